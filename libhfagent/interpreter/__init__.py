@@ -1,0 +1,10 @@
+"""Interpreter: French and English requests → intents, entities and plans; reports."""
+
+from ._interpreter import Interpreter as Interpreter
+from ._text import detect_language as detect_language
+from ._types import INTENTS as INTENTS
+from ._types import Intent as Intent
+from ._types import Plan as Plan
+from ._types import Step as Step
+
+__all__ = ["INTENTS", "Intent", "Interpreter", "Plan", "Step", "detect_language"]

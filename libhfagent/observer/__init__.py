@@ -1,0 +1,25 @@
+"""Observer: the machine's logs, metrics and events as typed values."""
+
+from ._access import AccessRecord as AccessRecord
+from ._access import parse_access_line as parse_access_line
+from ._events import Event as Event
+from ._events import Metric as Metric
+from ._events import Severity as Severity
+from ._files import LineCounts as LineCounts
+from ._files import rotation_chain as rotation_chain
+from ._observer import Observer as Observer
+from ._system import SystemSnapshot as SystemSnapshot
+from ._system import take_snapshot as take_snapshot
+
+__all__ = [
+    "AccessRecord",
+    "Event",
+    "LineCounts",
+    "Metric",
+    "Observer",
+    "Severity",
+    "SystemSnapshot",
+    "parse_access_line",
+    "rotation_chain",
+    "take_snapshot",
+]

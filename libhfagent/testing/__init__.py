@@ -1,0 +1,21 @@
+"""Helpers for testing code that uses libhfagent, and libhfagent itself.
+
+They start real system parts, private to a temporary directory, so that tests
+observe genuine behaviour rather than mocks:
+
+- :class:`NginxServer`: an nginx on ``127.0.0.1`` writing real access logs.
+
+Each helper is a context manager that leaves no process behind, and offers an
+``available()`` class method so a test can skip cleanly where the part is not
+installed.
+"""
+
+from __future__ import annotations
+
+from ._nginx import NginxError as NginxError
+from ._nginx import NginxServer as NginxServer
+
+__all__ = [
+    "NginxError",
+    "NginxServer",
+]
