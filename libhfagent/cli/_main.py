@@ -172,7 +172,7 @@ class _Ui:
             return
         _ = translator(lang).gettext
         for title, rows in ((_("Paths"), report["top_paths"]), (_("Clients"), report["top_clients"])):
-            table = Table(title=title, title_justify="left")
+            table = Table()
             table.add_column(title)
             table.add_column(_("Requests"), justify="right")
             for name, count in rows:
@@ -180,7 +180,7 @@ class _Ui:
             self.out.print(table)
         hours = report["by_hour"]
         if 1 < len(hours) <= 48:
-            table = Table(title=_("By hour"), title_justify="left")
+            table = Table()
             table.add_column(_("Hour"))
             table.add_column(_("Requests"), justify="right")
             table.add_column("")

@@ -115,8 +115,9 @@ def update_text(text: str, changes: Mapping[str, object], *, origin: str | None 
     A key that exists has its value's text replaced in place. A key that does
     not is inserted as the first member of its parent object, indented like
     its siblings, and missing parent objects are created. Comments, blank
-    lines and the formatting of untouched values are preserved. When several
-    new keys go into the same object they appear in the order given.
+    lines and the formatting of untouched values are preserved; replacing an
+    object or a list replaces the comments inside it too. When several new
+    keys go into the same object they appear in the order given.
 
     Args:
         text: The current document; its top-level value must be an object.
@@ -125,8 +126,6 @@ def update_text(text: str, changes: Mapping[str, object], *, origin: str | None 
             list element (``"modules.scheduler.jobs.0.cron"``). No path may be
             a prefix of another.
         origin: The file name to record on errors.
-
-    Replacing an object or a list replaces the comments inside it too.
 
     Returns:
         The edited document; it parses to the original value with the changes
@@ -141,10 +140,15 @@ def update_text(text: str, changes: Mapping[str, object], *, origin: str | None 
     for dotted, value in changes.items():
         try:
             json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise ConfigError(
-                f"{dotted}: cannot be written as JSON: {error}", key=dotted, origin=origin
-            ) from None
+        except ValueError:
+            reason = "NaN and infinite numbers have no JSON form"
+        except TypeError as error:
+            reason = str(error)
+        else:
+            continue
+        raise ConfigError(
+            f"{dotted}: cannot be written as JSON: {reason}", key=dotted, origin=origin
+        )
     for dotted, parts in paths.items():
         for other, other_parts in paths.items():
             if other != dotted and other_parts[: len(parts)] == parts:
@@ -339,7 +343,7 @@ class _Parser:
                     f"(write it as a \\u escape)",
                     error.pos,
                 ) from None
-            raise self._error(f"invalid escape in a string ({error.msg})", error.pos) from None
+            raise self._error("invalid escape in a string", error.pos) from None
         return value
 
     def _number(self) -> int | float:

@@ -1,0 +1,7 @@
+"""``python -m libhfagent`` is ``hf-agent``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
