@@ -37,15 +37,25 @@ def rotation_chain(path: str | os.PathLike[str]) -> list[Path]:
 
     Returns:
         The existing files, newest first.
+
+    Raises:
+        SourceError: The file or its directory cannot be looked at (permissions).
     """
     live = Path(path)
     chain: list[tuple[tuple[int, int], Path]] = []
-    if live.exists():
+    try:
+        os.stat(live)
         chain.append(((0, 0), live))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise SourceError(f"cannot read {live}: {exc.strerror}", path=str(live)) from exc
     try:
         siblings = os.listdir(live.parent)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return [p for _, p in chain]
+    except OSError as exc:
+        raise SourceError(f"cannot read {live.parent}: {exc.strerror}", path=str(live)) from exc
     for name in siblings:
         m = _ROTATED.match(name)
         if m is None or m.group("base") != live.name:

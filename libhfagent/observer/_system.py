@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 import attrs
-import psutil
 
 __all__ = ["DiskUsage", "SystemSnapshot", "take_snapshot"]
 
@@ -73,6 +72,8 @@ def _serialize(inst: object, field: object, value: Any) -> Any:
 
 def take_snapshot(cpu_interval: float = 0.2) -> SystemSnapshot:
     """Measure the machine now (blocks ``cpu_interval`` seconds to sample the CPU)."""
+    import psutil
+
     now = dt.datetime.now(dt.UTC)
     mem = psutil.virtual_memory()
     swap = psutil.swap_memory()
