@@ -10,7 +10,15 @@ from pathlib import Path
 from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal, format_percent
 
-__all__ = ["LANGUAGES", "fmt_decimal", "fmt_duration", "fmt_int", "fmt_percent", "fmt_time", "translator"]
+__all__ = [
+    "LANGUAGES",
+    "fmt_decimal",
+    "fmt_duration",
+    "fmt_int",
+    "fmt_percent",
+    "fmt_time",
+    "translator",
+]
 
 LANGUAGES = ("fr", "en")
 DOMAIN = "libhfagent"
@@ -44,7 +52,9 @@ def fmt_percent(ratio: float, lang: str) -> str:
 def fmt_time(value: dt.datetime, lang: str, tz: dt.tzinfo | None = None) -> str:
     """A short date and time: ``25 nov. 14:00`` (fr), ``Nov 25, 14:00`` (en)."""
     pattern = "d MMM HH:mm" if lang == "fr" else "MMM d, HH:mm"
-    return str(format_datetime(value, pattern, tzinfo=tz or value.tzinfo, locale=_BABEL.get(lang, "en_US")))
+    return str(
+        format_datetime(value, pattern, tzinfo=tz or value.tzinfo, locale=_BABEL.get(lang, "en_US"))
+    )
 
 
 def fmt_duration(seconds: float, lang: str) -> str:

@@ -16,8 +16,11 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def run_cli(
-    *args: str, env: Mapping[str, str] | None = None, input: str | None = None,
-    user: int | None = None, timeout: float = 120,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    user: int | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``hf-agent ARGS`` in a child process (``python -m libhfagent``)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HF_AGENT_")}
@@ -25,8 +28,15 @@ def run_cli(
     argv = [sys.executable, "-m", "libhfagent", *args]
     if user is not None:
         argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, env=full_env, input=input,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -30,9 +30,18 @@ def test_combined_line() -> None:
     )
     assert rec is not None
     assert (rec.client, rec.user, rec.method, rec.path, rec.query) == (
-        "203.0.113.7", "alice", "GET", "/a/b", "x=1")
+        "203.0.113.7",
+        "alice",
+        "GET",
+        "/a/b",
+        "x=1",
+    )
     assert (rec.status, rec.size, rec.referer, rec.user_agent) == (
-        404, 153, "https://example.org/", "Mozilla/5.0 (X11)")
+        404,
+        153,
+        "https://example.org/",
+        "Mozilla/5.0 (X11)",
+    )
     assert rec.time == dt.datetime(2026, 11, 25, 0, 10, tzinfo=UTC)
 
 
@@ -40,10 +49,15 @@ def test_common_and_vhost_and_garbage_requests() -> None:
     common = parse_access_line('::1 - - [01/Jan/2026:00:00:00 +0000] "HEAD / HTTP/1.0" 200 -')
     assert common is not None and common.size == 0 and common.referer is None
     vhost = parse_access_line(
-        'www.example.org:443 192.0.2.1 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/2.0" 301 0 "-" "-"'
+        "www.example.org:443 192.0.2.1 - - [01/Jan/2026:00:00:00 +0000] "
+        '"GET / HTTP/2.0" 301 0 "-" "-"'
     )
-    assert vhost is not None and vhost.vhost == "www.example.org:443" and vhost.client == "192.0.2.1"
-    tls = parse_access_line('192.0.2.9 - - [01/Jan/2026:00:00:00 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"')
+    assert (
+        vhost is not None and vhost.vhost == "www.example.org:443" and vhost.client == "192.0.2.1"
+    )
+    tls = parse_access_line(
+        '192.0.2.9 - - [01/Jan/2026:00:00:00 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"'
+    )
     assert tls is not None and tls.method is None and tls.status == 400
 
 
@@ -66,7 +80,9 @@ def test_huge_line_is_linear() -> None:
     # Unterminated quotes over 5 MB must not backtrack for ever.
     assert parse_access_line('1 - - [25/Nov/2026:01:10:00 +0100] "' + "A\\" * 2_500_000) is None
     long_path = parse_access_line(
-        '1.2.3.4 - - [25/Nov/2026:01:10:00 +0100] "GET /' + "a" * 5_000_000 + ' HTTP/1.1" 414 0 "-" "-"'
+        '1.2.3.4 - - [25/Nov/2026:01:10:00 +0100] "GET /'
+        + "a" * 5_000_000
+        + ' HTTP/1.1" 414 0 "-" "-"'
     )
     assert long_path is not None and long_path.status == 414
 
@@ -82,12 +98,26 @@ def test_parser_never_raises_on_decoded_bytes(data: bytes) -> None:
 
 
 def test_rotation_chain_orders_newest_first(tmp_path: Path) -> None:
-    for name in ["access.log", "access.log.1", "access.log.10.gz", "access.log.2.gz",
-                 "access.log-20261120.gz", "access.log-20261122", "error.log.1", "access.log.bak"]:
+    for name in [
+        "access.log",
+        "access.log.1",
+        "access.log.10.gz",
+        "access.log.2.gz",
+        "access.log-20261120.gz",
+        "access.log-20261122",
+        "error.log.1",
+        "access.log.bak",
+    ]:
         (tmp_path / name).write_text("")
     names = [p.name for p in rotation_chain(tmp_path / "access.log")]
-    assert names == ["access.log", "access.log.1", "access.log.2.gz", "access.log.10.gz",
-                     "access.log-20261122", "access.log-20261120.gz"]
+    assert names == [
+        "access.log",
+        "access.log.1",
+        "access.log.2.gz",
+        "access.log.10.gz",
+        "access.log-20261122",
+        "access.log-20261120.gz",
+    ]
     assert rotation_chain(tmp_path / "nothing.log") == []
 
 
@@ -112,26 +142,33 @@ def test_truncated_gzip_is_read_up_to_the_damage(tmp_path: Path) -> None:
 def test_summary_counts_window_status_and_future() -> None:
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     lines = [
-        line("10.0.0.1", now - dt.timedelta(hours=30), "/old", 404),     # before the window
+        line("10.0.0.1", now - dt.timedelta(hours=30), "/old", 404),  # before the window
         line("10.0.0.1", now - dt.timedelta(hours=23), "/a", 404),
         line("10.0.0.2", now - dt.timedelta(hours=2, minutes=5), "/a", 404),
         line("10.0.0.2", now - dt.timedelta(hours=2), "/b?q=1", 404),
         line("10.0.0.3", now - dt.timedelta(hours=1), "/", 200),
         line("10.0.0.3", now - dt.timedelta(minutes=1), "/", 500),
-        line("10.0.0.9", now + dt.timedelta(hours=3), "/future", 404),    # clock ahead
+        line("10.0.0.9", now + dt.timedelta(hours=3), "/future", 404),  # clock ahead
         "garbage\n",
     ]
     counts = LineCounts()
     s = summarize_access(
-        (parse_access_line(x) for x in lines), source="nginx", end=now,
-        start=now - dt.timedelta(hours=24), status=404, counts=counts,
+        (parse_access_line(x) for x in lines),
+        source="nginx",
+        end=now,
+        start=now - dt.timedelta(hours=24),
+        status=404,
+        counts=counts,
     )
     assert (s.total, s.matched) == (5, 3)
     assert s.by_status == {404: 3, 200: 1, 500: 1}
     assert s.top_paths == (("/a", 2), ("/b", 1))
     assert s.top_clients == (("10.0.0.2", 2), ("10.0.0.1", 1))
     assert s.by_hour == (
-        ("2026-11-24T13:00+00:00", 1), ("2026-11-25T09:00+00:00", 1), ("2026-11-25T10:00+00:00", 1))
+        ("2026-11-24T13:00+00:00", 1),
+        ("2026-11-25T09:00+00:00", 1),
+        ("2026-11-25T10:00+00:00", 1),
+    )
     assert s.first == now - dt.timedelta(hours=23) and s.last == now - dt.timedelta(hours=2)
     assert (counts.future, counts.unparsed) == (1, 1)
     d = s.to_dict()
@@ -156,8 +193,11 @@ def test_mtime_skips_only_files_that_cannot_hold_the_window(tmp_path: Path) -> N
     old.write_text(line("10.0.0.1", now - dt.timedelta(days=3), "/y", 404))
     os.utime(old, (now.timestamp() - 3 * 86400,) * 2)
     counts = LineCounts()
-    records = list(Observer(Config.default(env={})).read_access(
-        [live], counts, start=now - dt.timedelta(hours=24)))
+    records = list(
+        Observer(Config.default(env={})).read_access(
+            [live], counts, start=now - dt.timedelta(hours=24)
+        )
+    )
     assert [r.path for r in records if r] == ["/x"]
     assert counts.files == [str(live)]
     counts = LineCounts()

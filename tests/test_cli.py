@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,15 +28,18 @@ def test_config_check_accepts_the_announcement_example(cli: CliRunner) -> None:
 
 
 def test_config_check_names_key_and_line(cli: CliRunner, tmp_path: Path) -> None:
-    text = EXAMPLE.read_text().replace('"enabled": true,\n      "files_to_watch"',
-                                       '"enabled": "yes",\n      "files_to_watch"', 1)
+    text = EXAMPLE.read_text().replace(
+        '"enabled": true,\n      "files_to_watch"', '"enabled": "yes",\n      "files_to_watch"', 1
+    )
     assert text != EXAMPLE.read_text()
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if '"enabled": "yes"' in l)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if '"enabled": "yes"' in row)
     bad = tmp_path / "hf-agent.json"
     bad.write_text(text)
     proc = cli("config", "check", str(bad))
     assert proc.returncode == 2
-    assert f'modules.monitoring.enabled: expected true/false, got "yes" (line {line})' in proc.stderr
+    assert (
+        f'modules.monitoring.enabled: expected true/false, got "yes" (line {line})' in proc.stderr
+    )
     assert str(bad) in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -60,14 +62,24 @@ def test_config_from_environment(cli: CliRunner, write_config) -> None:  # type:
 
 def test_plan_json_and_batch(cli: CliRunner, tmp_path: Path, write_config) -> None:  # type: ignore[no-untyped-def]
     conf = write_config({})
-    proc = cli("--config", str(conf), "plan", "--json", "résume les erreurs 500 de nginx depuis 48h")
+    proc = cli(
+        "--config", str(conf), "plan", "--json", "résume les erreurs 500 de nginx depuis 48h"
+    )
     plan = json.loads(proc.stdout)
     assert set(plan) == {"request", "lang", "intent", "confidence", "entities", "steps"}
     assert plan["entities"] == {"source": "nginx", "since": 172800, "status": 500}
-    assert plan["steps"] == [{"action": "logs.summarize", "args": plan["entities"],
-                              "decision": "allow", "reason": plan["steps"][0]["reason"]}]
+    assert plan["steps"] == [
+        {
+            "action": "logs.summarize",
+            "args": plan["entities"],
+            "decision": "allow",
+            "reason": plan["steps"][0]["reason"],
+        }
+    ]
     batch = tmp_path / "requests.txt"
-    batch.write_text("summarize nginx 404 errors of the last hour\n\nComment va cette machine ?\nfais un café\n")
+    batch.write_text(
+        "summarize nginx 404 errors of the last hour\n\nComment va cette machine ?\nfais un café\n"
+    )
     out = cli("--config", str(conf), "plan", "--batch", str(batch))
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
@@ -82,7 +94,9 @@ def test_ask_unknown_is_bad_input_with_help(cli: CliRunner, write_config) -> Non
     assert "Je n’ai pas compris" in proc.stderr
     js = cli("--config", str(conf), "ask", "--json", "make me a coffee")
     answer = json.loads(js.stdout)
-    assert answer["intent"] == "unknown" and answer["steps"] == [] and "understand" in answer["text"]
+    assert (
+        answer["intent"] == "unknown" and answer["steps"] == [] and "understand" in answer["text"]
+    )
 
 
 def test_ask_health_answers_about_this_machine(cli: CliRunner, write_config) -> None:  # type: ignore[no-untyped-def]
@@ -131,8 +145,14 @@ def test_unreadable_log_file(cli: CliRunner, tmp_path: Path) -> None:
     probe = cli("--version", user=65534)
     if probe.returncode != 0:
         pytest.skip("the package is not reachable by an unprivileged user here")
-    proc = cli("logs", "summarize", "--file", str(log), user=65534,
-               env={"HF_AGENT_STATE_DIR": str(tmp_path / "state")})
+    proc = cli(
+        "logs",
+        "summarize",
+        "--file",
+        str(log),
+        user=65534,
+        env={"HF_AGENT_STATE_DIR": str(tmp_path / "state")},
+    )
     assert proc.returncode == 2
     assert "Permission denied" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -151,8 +171,10 @@ def test_garbage_lines_are_skipped_and_counted(cli: CliRunner, conf: Path, tmp_p
     log.write_bytes(
         good.encode()
         + b"\xc3\x28 invalid utf-8\n"
-        + bytes(b for b in range(256) if b != 10) + b"\n"  # binary garbage, NUL included
-        + b"A" * 5_000_000 + b"\n"                 # a 5 MB single line
+        + bytes(b for b in range(256) if b != 10)
+        + b"\n"  # binary garbage, NUL included
+        + b"A" * 5_000_000
+        + b"\n"  # a 5 MB single line
         + b'192.0.2.2 - - [25/Nov/2999:10:00:00 +0000] "GET /future HTTP/1.1" 404 1 "-" "-"\n'
         + b"not an access line\n"
         + good.encode()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pexpect
 import pytest
-
 from conftest import CliRunner
+
 from libhfagent.config import Config
 
-TOKEN = "hf_SecretToken1234567890"
+TOKEN = "hf_SecretToken1234567890"  # noqa: S105 - a fake token the tests type
 
 COMMENTED = """\
 {
@@ -27,8 +27,13 @@ COMMENTED = """\
 
 
 def spawn(*args: str) -> pexpect.spawn:
-    child = pexpect.spawn(sys.executable, ["-m", "libhfagent", *args], encoding="utf-8",
-                          timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "libhfagent", *args],
+        encoding="utf-8",
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+    )
     child.logfile_read = None
     return child
 
@@ -37,12 +42,12 @@ def test_interactive_assistant_in_a_terminal(tmp_path: Path) -> None:
     target = tmp_path / "etc" / "hf-agent.json"
     child = spawn("--configure", "--output", str(target))
     child.expect_exact("Langue / Language (fr, en) [fr]")
-    child.sendline("de")                      # refused, asked again
+    child.sendline("de")  # refused, asked again
     child.expect_exact("fr / en ?")
     child.expect_exact("Langue / Language (fr, en) [fr]")
     child.sendline("fr")
     child.expect_exact("Fuseau horaire")
-    child.sendline("Europe/Pariss")           # a typo: refused, asked again
+    child.sendline("Europe/Pariss")  # a typo: refused, asked again
     child.expect_exact("Fuseau horaire inconnu : Europe/Pariss")
     child.expect_exact("Fuseau horaire")
     child.sendline("Europe/Paris")
@@ -52,7 +57,7 @@ def test_interactive_assistant_in_a_terminal(tmp_path: Path) -> None:
     output = child.before
     child.close()
     assert child.exitstatus == 0, output
-    assert TOKEN not in output                 # hidden while typed, never printed
+    assert TOKEN not in output  # hidden while typed, never printed
     assert "Configuration écrite dans" in output
     config = Config.from_file(target, env={})
     assert (config.agent.language, config.agent.timezone) == ("fr", "Europe/Paris")
@@ -69,25 +74,43 @@ def test_edits_keep_comments_and_other_keys(tmp_path: Path) -> None:
     child.expect_exact("[fr]")
     child.sendline("en")
     child.expect_exact("Time zone (IANA name, e.g. Europe/Paris) [UTC]")
-    child.sendline("")                         # keep UTC
+    child.sendline("")  # keep UTC
     child.expect_exact("Hugging Face token")
-    child.sendline("")                         # no token
+    child.sendline("")  # no token
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
     text = target.read_text()
-    for comment in ("// my own notes: keep them", "/* chosen on purpose */", "// strict is our rule"):
+    for comment in (
+        "// my own notes: keep them",
+        "/* chosen on purpose */",
+        "// strict is our rule",
+    ):
         assert comment in text
     config = Config.from_file(target, env={})
     assert (config.agent.language, config.agent.timezone, config.modules.nlp.token_file) == (
-        "en", "UTC", None)
+        "en",
+        "UTC",
+        None,
+    )
     assert not (tmp_path / "hf-token").exists()
 
 
 def test_non_interactive_flags(cli: CliRunner, tmp_path: Path) -> None:
     target = tmp_path / "hf-agent.json"
-    proc = cli("--configure", "--non-interactive", "--output", str(target), "--language", "en",
-               "--timezone", "America/Montreal", "--hf-token-file", "-", input=TOKEN + "\n")
+    proc = cli(
+        "--configure",
+        "--non-interactive",
+        "--output",
+        str(target),
+        "--language",
+        "en",
+        "--timezone",
+        "America/Montreal",
+        "--hf-token-file",
+        "-",
+        input=TOKEN + "\n",
+    )
     assert proc.returncode == 0, proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr
     config = Config.from_file(target, env={})
@@ -102,7 +125,9 @@ def test_non_interactive_flags(cli: CliRunner, tmp_path: Path) -> None:
         (["--hf-token-file", "/nonexistent/token"], "cannot read /nonexistent/token"),
     ],
 )
-def test_bad_answers_change_nothing(cli: CliRunner, tmp_path: Path, flags: list[str], message: str) -> None:
+def test_bad_answers_change_nothing(
+    cli: CliRunner, tmp_path: Path, flags: list[str], message: str
+) -> None:
     target = tmp_path / "hf-agent.json"
     target.write_text(COMMENTED)
     proc = cli("--configure", "--non-interactive", "--output", str(target), *flags)

@@ -22,22 +22,46 @@ def interpreter() -> Interpreter:
 @pytest.mark.parametrize(
     ("request_", "lang", "entities"),
     [
-        ("Analyse les logs de Nginx des dernières 24 heures et résume les erreurs 404", "fr",
-         {"source": "nginx", "since": 86400, "status": 404}),
-        ("Analyze the Nginx logs of the last 24 hours and summarize the 404 errors", "en",
-         {"source": "nginx", "since": 86400, "status": 404}),
-        ("analyse les logs nginx des dernieres 24 heures, resume les erreurs 404", "fr",
-         {"source": "nginx", "since": 86400, "status": 404}),
-        ("résume les erreurs 500 d'apache des 7 derniers jours", "fr",
-         {"source": "apache", "since": 604800, "status": 500}),
-        ("summarize the nginx logs from the last 2 weeks", "en", {"source": "nginx", "since": 1209600}),
-        ("show me the not found errors in the nginx logs over the past 48h", "en",
-         {"source": "nginx", "since": 172800, "status": 404}),
-        ("résume les erreurs 404 de /var/log/nginx/site.access.log depuis hier", "fr",
-         {"source": "/var/log/nginx/site.access.log", "since": 138600, "status": 404}),
+        (
+            "Analyse les logs de Nginx des dernières 24 heures et résume les erreurs 404",
+            "fr",
+            {"source": "nginx", "since": 86400, "status": 404},
+        ),
+        (
+            "Analyze the Nginx logs of the last 24 hours and summarize the 404 errors",
+            "en",
+            {"source": "nginx", "since": 86400, "status": 404},
+        ),
+        (
+            "analyse les logs nginx des dernieres 24 heures, resume les erreurs 404",
+            "fr",
+            {"source": "nginx", "since": 86400, "status": 404},
+        ),
+        (
+            "résume les erreurs 500 d'apache des 7 derniers jours",
+            "fr",
+            {"source": "apache", "since": 604800, "status": 500},
+        ),
+        (
+            "summarize the nginx logs from the last 2 weeks",
+            "en",
+            {"source": "nginx", "since": 1209600},
+        ),
+        (
+            "show me the not found errors in the nginx logs over the past 48h",
+            "en",
+            {"source": "nginx", "since": 172800, "status": 404},
+        ),
+        (
+            "résume les erreurs 404 de /var/log/nginx/site.access.log depuis hier",
+            "fr",
+            {"source": "/var/log/nginx/site.access.log", "since": 138600, "status": 404},
+        ),
     ],
 )
-def test_log_requests(interpreter: Interpreter, request_: str, lang: str, entities: dict[str, object]) -> None:
+def test_log_requests(
+    interpreter: Interpreter, request_: str, lang: str, entities: dict[str, object]
+) -> None:
     intent = interpreter.interpret(request_)
     assert intent.intent == "logs.summarize"
     assert intent.lang == lang
@@ -57,9 +81,15 @@ def test_log_requests(interpreter: Interpreter, request_: str, lang: str, entiti
         ("system health overview", "en", None),
     ],
 )
-def test_health_requests(interpreter: Interpreter, request_: str, lang: str, metric: str | None) -> None:
+def test_health_requests(
+    interpreter: Interpreter, request_: str, lang: str, metric: str | None
+) -> None:
     intent = interpreter.interpret(request_)
-    assert (intent.intent, intent.lang, intent.entities.get("metric")) == ("system.status", lang, metric)
+    assert (intent.intent, intent.lang, intent.entities.get("metric")) == (
+        "system.status",
+        lang,
+        metric,
+    )
 
 
 @pytest.mark.parametrize(
@@ -80,11 +110,21 @@ def test_unknown_message_in_the_request_language(interpreter: Interpreter) -> No
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [
-        ("des dernieres 24 heures", 86400), ("la derniere heure", 3600), ("last hour", 3600),
-        ("7 derniers jours", 604800), ("last 2 weeks", 1209600), ("48h", 172800),
-        ("depuis 3 jours", 259200), ("past 30 minutes", 1800), ("aujourd'hui", 52200),
-        ("today", 52200), ("depuis hier", 138600), ("cette semaine", 2 * 86400 + 14 * 3600 + 1800),
-        ("rien", None), ("500 Mo", None), ("at 2am", None),
+        ("des dernieres 24 heures", 86400),
+        ("la derniere heure", 3600),
+        ("last hour", 3600),
+        ("7 derniers jours", 604800),
+        ("last 2 weeks", 1209600),
+        ("48h", 172800),
+        ("depuis 3 jours", 259200),
+        ("past 30 minutes", 1800),
+        ("aujourd'hui", 52200),
+        ("today", 52200),
+        ("depuis hier", 138600),
+        ("cette semaine", 2 * 86400 + 14 * 3600 + 1800),
+        ("rien", None),
+        ("500 Mo", None),
+        ("at 2am", None),
     ],
 )
 def test_durations(text: str, seconds: int | None) -> None:

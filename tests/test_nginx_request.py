@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CliRunner
 
 from libhfagent.testing import NginxServer
-
-from conftest import CliRunner
 
 pytestmark = [
     pytest.mark.system,
@@ -72,8 +71,12 @@ class Site:
 
     def counts(self, status: int) -> tuple[int, Counter[str], Counter[str], Counter[int]]:
         hits = [x for x in self.in_window if x[2] == status]
-        return (len(hits), Counter(p for p, _, _ in hits), Counter(c for _, c, _ in hits),
-                Counter(s for _, _, s in self.in_window))
+        return (
+            len(hits),
+            Counter(p for p, _, _ in hits),
+            Counter(c for _, c, _ in hits),
+            Counter(s for _, _, s in self.in_window),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +97,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
             site.expect(path, client, status)
     log = nginx.access_log
     # Older lines in the plain rotated file, before nginx's own: 20 h ago (in) and 26 h ago (out).
-    older = [combined("192.0.2.10", now - dt.timedelta(hours=26), "/old-out", 404),
-             combined("192.0.2.10", now - dt.timedelta(hours=20), "/old-in", 404)]
+    older = [
+        combined("192.0.2.10", now - dt.timedelta(hours=26), "/old-out", 404),
+        combined("192.0.2.10", now - dt.timedelta(hours=20), "/old-in", 404),
+    ]
     site.expect("/old-in", "192.0.2.10", 404)
     rotated.write_text("".join(older) + rotated.read_text())
     # access.log.2.gz: 23 h ago (in the window) and 30 h ago (out), plus unreadable lines.
@@ -110,8 +115,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
     os.utime(gz, ((now - dt.timedelta(hours=23)).timestamp(),) * 2)
     # access.log.3.gz: three days old; the window cannot reach it.
     old = log.with_name("access.log.3.gz")
-    old.write_bytes(gzip.compress(combined("192.0.2.30", now - dt.timedelta(days=3), "/ancient", 404)
-                                  .encode() * 50))
+    old.write_bytes(
+        gzip.compress(
+            combined("192.0.2.30", now - dt.timedelta(days=3), "/ancient", 404).encode() * 50
+        )
+    )
     os.utime(old, ((now - dt.timedelta(days=3)).timestamp(),) * 2)
     site.log = log
     return site
@@ -132,7 +140,11 @@ def check_report(report: dict[str, Any], site: Site) -> None:
     assert report["top_paths"][0] == ["/wp-login.php", 4]
     assert sum(report["by_hour"].values()) == matched
     assert report["skipped"]["invalid"] == 2
-    assert [Path(f).name for f in report["files"]] == ["access.log.2.gz", "access.log.1", "access.log"]
+    assert [Path(f).name for f in report["files"]] == [
+        "access.log.2.gz",
+        "access.log.1",
+        "access.log",
+    ]
 
 
 def test_french_request_exact_counts(cli: CliRunner, site: Site, conf: Path) -> None:
@@ -172,12 +184,36 @@ def test_human_output(cli: CliRunner, site: Site, conf: Path) -> None:
 
 
 def test_logs_summarize_command(cli: CliRunner, site: Site, conf: Path) -> None:
-    proc = cli("--config", str(conf), "logs", "summarize", "--json", "--source", "nginx",
-               "--since", "86400", "--status", "404")
+    proc = cli(
+        "--config",
+        str(conf),
+        "logs",
+        "summarize",
+        "--json",
+        "--source",
+        "nginx",
+        "--since",
+        "86400",
+        "--status",
+        "404",
+    )
     assert proc.returncode == 0, proc.stderr
     check_report(json.loads(proc.stdout), site)
-    by_file = cli("--config", str(conf), "logs", "summarize", "--json", "--file", str(site.log),
-                  "--since", "24h", "--status", "404", "--lang", "en")
+    by_file = cli(
+        "--config",
+        str(conf),
+        "logs",
+        "summarize",
+        "--json",
+        "--file",
+        str(site.log),
+        "--since",
+        "24h",
+        "--status",
+        "404",
+        "--lang",
+        "en",
+    )
     assert by_file.returncode == 0, by_file.stderr
     report = json.loads(by_file.stdout)
     check_report(report, site)
@@ -189,4 +225,4 @@ def test_whole_log_reads_every_rotation(cli: CliRunner, site: Site, conf: Path) 
     report = json.loads(proc.stdout)
     # Without a window every line counts: the 3 + 1 + 50 older 404s too.
     assert report["matched"] == site.counts(404)[0] + 3 + 1 + 50
-    assert [Path(f).name for f in report["files"]][0] == "access.log.3.gz"
+    assert Path(report["files"][0]).name == "access.log.3.gz"

@@ -9,9 +9,23 @@ from pathlib import Path
 import libhfagent
 
 PUBLIC_API = {
-    "Agent", "Answer", "Config", "Executor", "Interpreter", "Learner", "Observer",
-    "HFAgentError", "InvalidInputError", "ConfigError", "RequestError", "SourceError",
-    "ModelError", "PolicyDenied", "ExecutionError", "AuditError", "NotAuthorized",
+    "Agent",
+    "Answer",
+    "Config",
+    "Executor",
+    "Interpreter",
+    "Learner",
+    "Observer",
+    "HFAgentError",
+    "InvalidInputError",
+    "ConfigError",
+    "RequestError",
+    "SourceError",
+    "ModelError",
+    "PolicyDenied",
+    "ExecutionError",
+    "AuditError",
+    "NotAuthorized",
 }
 
 
@@ -54,9 +68,11 @@ def test_compiled_french_catalog_matches_its_source() -> None:
     folder = Path(libhfagent.__file__).parent / "locale" / "fr" / "LC_MESSAGES"
     with open(folder / "libhfagent.po", "rb") as po, open(folder / "libhfagent.mo", "rb") as mo:
         source, compiled = read_po(po), read_mo(mo)
+
     def table(catalog: object) -> dict[object, object]:
         def key(v: object) -> object:
             return tuple(v) if isinstance(v, (list, tuple)) else v
+
         return {key(m.id): key(m.string) for m in catalog if m.id}  # type: ignore[attr-defined]
 
     wanted, got = table(source), table(compiled)

@@ -46,7 +46,9 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"expected a positive number of seconds or a duration like 24h, 7d, got {text!r}"
         )
-    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    return (
+        int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    )
 
 
 def _status(text: str) -> int:
@@ -65,18 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--config", metavar="PATH",
+        "--config",
+        metavar="PATH",
         help="configuration file (default: $HF_AGENT_CONFIG, then /etc/hf-agent/hf-agent.json)",
     )
     parser.add_argument(
-        "--configure", action="store_true",
+        "--configure",
+        action="store_true",
         help="run the first-run assistant (language, time zone, Hugging Face token)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = sub.add_parser(
-        "ask", help="answer a request: interpret, plan, check the policy, run, report",
+        "ask",
+        help="answer a request: interpret, plan, check the policy, run, report",
         description="Answer a request in French or English. Read-only requests run at once; "
         "the report comes in the request's language.",
     )
@@ -85,28 +90,43 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--yes", action="store_true", help="apply changes without asking")
 
     plan = sub.add_parser(
-        "plan", help="interpret and plan a request; never changes the system",
+        "plan",
+        help="interpret and plan a request; never changes the system",
         description="Show the intent, entities and steps of a request, with the policy's "
         "decision on each step. Nothing is run.",
     )
     plan.add_argument("request", nargs="?", help="the request")
-    plan.add_argument("--batch", metavar="FILE",
-                      help="one request per line ('-' for stdin); one JSON object per line out")
+    plan.add_argument(
+        "--batch",
+        metavar="FILE",
+        help="one request per line ('-' for stdin); one JSON object per line out",
+    )
     plan.add_argument("--json", action="store_true", help="print JSON")
 
     logs = sub.add_parser("logs", help="log analyses").add_subparsers(
         dest="logs_command", metavar="ACTION", required=True
     )
     summ = logs.add_parser(
-        "summarize", help="summarise a web server's access logs",
+        "summarize",
+        help="summarise a web server's access logs",
         description="Count the requests of an access log (and its rotated copies) over a "
         "period, by status, path, client and hour.",
     )
-    summ.add_argument("--source", default="nginx", help="configured source or log path (default: nginx)")
-    summ.add_argument("--file", metavar="PATH", action="append",
-                      help="read this access log (and its rotated copies) instead; repeatable")
-    summ.add_argument("--since", type=_duration, metavar="SECONDS",
-                      help="look back this long: seconds, or 24h, 7d… (default: the whole log)")
+    summ.add_argument(
+        "--source", default="nginx", help="configured source or log path (default: nginx)"
+    )
+    summ.add_argument(
+        "--file",
+        metavar="PATH",
+        action="append",
+        help="read this access log (and its rotated copies) instead; repeatable",
+    )
+    summ.add_argument(
+        "--since",
+        type=_duration,
+        metavar="SECONDS",
+        help="look back this long: seconds, or 24h, 7d… (default: the whole log)",
+    )
     summ.add_argument("--status", type=_status, metavar="CODE", help="HTTP status to single out")
     summ.add_argument("--top", type=int, default=10, metavar="N", help="paths and clients listed")
     summ.add_argument("--lang", choices=("fr", "en"), help="language of the report")
@@ -115,8 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="check or show the configuration").add_subparsers(
         dest="config_command", metavar="ACTION", required=True
     )
-    check = config.add_parser("check", help="validate a configuration file",
-                              description="Validate a configuration file; errors name the key and line.")
+    check = config.add_parser(
+        "check",
+        help="validate a configuration file",
+        description="Validate a configuration file; errors name the key and line.",
+    )
     check.add_argument("path", nargs="?", help="file to check (default: the one in use)")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     show = config.add_parser("show", help="print the effective configuration")
@@ -126,13 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     conf = parser.add_argument_group("--configure options (non-interactive use)")
     conf.add_argument("--language", choices=("fr", "en"), help="agent language")
     conf.add_argument("--timezone", metavar="ZONE", help="IANA time zone, e.g. Europe/Paris")
-    conf.add_argument("--hf-token-file", metavar="FILE",
-                      help="read the Hugging Face token from FILE ('-' for stdin)")
-    conf.add_argument("--non-interactive", action="store_true",
-                      help="never prompt; use the flags and current values")
-    conf.add_argument("--output", metavar="PATH",
-                      help="configuration file to write (default: the one in use, or "
-                      "/etc/hf-agent/hf-agent.json)")
+    conf.add_argument(
+        "--hf-token-file",
+        metavar="FILE",
+        help="read the Hugging Face token from FILE ('-' for stdin)",
+    )
+    conf.add_argument(
+        "--non-interactive",
+        action="store_true",
+        help="never prompt; use the flags and current values",
+    )
+    conf.add_argument(
+        "--output",
+        metavar="PATH",
+        help="configuration file to write (default: the one in use, or "
+        "/etc/hf-agent/hf-agent.json)",
+    )
     return parser
 
 
@@ -158,9 +190,14 @@ class _Ui:
             return
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                      TextColumn("{task.completed:,.0f}"), TimeElapsedColumn(),
-                      console=self.err, transient=True) as bar:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,.0f}"),
+            TimeElapsedColumn(),
+            console=self.err,
+            transient=True,
+        ) as bar:
             task = bar.add_task(label, total=None)
             yield lambda n: bar.update(task, completed=n)
 
@@ -171,7 +208,10 @@ class _Ui:
         if not report or "top_paths" not in report or not report.get("matched"):
             return
         _ = translator(lang).gettext
-        for title, rows in ((_("Paths"), report["top_paths"]), (_("Clients"), report["top_clients"])):
+        for title, rows in (
+            (_("Paths"), report["top_paths"]),
+            (_("Clients"), report["top_clients"]),
+        ):
             table = Table()
             table.add_column(title)
             table.add_column(_("Requests"), justify="right")
@@ -186,7 +226,9 @@ class _Ui:
             table.add_column("")
             peak = max(hours.values())
             for hour, count in hours.items():
-                table.add_row(hour[:16].replace("T", " "), str(count), "█" * max(1, round(30 * count / peak)))
+                table.add_row(
+                    hour[:16].replace("T", " "), str(count), "█" * max(1, round(30 * count / peak))
+                )
             self.out.print(table)
 
 
@@ -196,8 +238,10 @@ def _load_config(args: argparse.Namespace) -> Config:
 
 def _cmd_ask(args: argparse.Namespace, ui: _Ui) -> int:
     agent = Agent(_load_config(args))
-    with ui.progress(translator(detect_language(args.request, agent.config.agent.language))
-                     .gettext("Reading"), not args.json):
+    with ui.progress(
+        translator(detect_language(args.request, agent.config.agent.language)).gettext("Reading"),
+        not args.json,
+    ):
         answer = agent.ask(args.request)
     if args.json:
         _print_json(answer.to_dict(), sys.stdout)
@@ -241,8 +285,12 @@ def _print_plan(plan: dict[str, Any], ui: _Ui) -> None:
         ui.out.print(f"{entities_label}: {entities}", markup=False)
     table = Table(_("Action"), _("Arguments"), _("Decision"), _("Reason"))
     for step in plan["steps"]:
-        table.add_row(step["action"], json.dumps(step["args"], ensure_ascii=False),
-                      step["decision"], step["reason"])
+        table.add_row(
+            step["action"],
+            json.dumps(step["args"], ensure_ascii=False),
+            step["decision"],
+            step["reason"],
+        )
     ui.out.print(table)
 
 
@@ -292,8 +340,9 @@ def _cmd_config(args: argparse.Namespace, ui: _Ui) -> int:
             _print_json({"ok": True, "origin": config.origin}, sys.stdout)
         else:
             _ = translator(config.agent.language).gettext
-            ui.out.print(_("%(origin)s: configuration is valid.") % {"origin": config.origin},
-                         markup=False)
+            ui.out.print(
+                _("%(origin)s: configuration is valid.") % {"origin": config.origin}, markup=False
+            )
         return EXIT_OK
     config = _load_config(args)
     _print_json({"origin": config.origin, **config.to_dict()}, sys.stdout)
@@ -333,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, traceback only on request
         if args.debug:
             raise
-        message = _("hf-agent: internal error: %(error)s (run again with --debug for the traceback)")
+        message = _(
+            "hf-agent: internal error: %(error)s (run again with --debug for the traceback)"
+        )
         ui.err.print(message % {"error": f"{type(exc).__name__}: {exc}"}, markup=False)
         return EXIT_FAILED

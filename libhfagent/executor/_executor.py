@@ -12,7 +12,7 @@ import attrs
 from .._errors import RequestError
 from .._i18n import translator
 from ..config import Config
-from ..interpreter._types import Plan, Step
+from ..interpreter._types import Decision, Plan, Step
 from ..observer import Observer
 from ..observer._files import LineCounts
 from ..observer._system import take_snapshot
@@ -88,6 +88,7 @@ class Executor:
         """Give each step of a plan the policy's decision and its reason."""
         _ = translator(plan.intent.lang).gettext
         steps = []
+        decision: Decision
         for step in plan.steps:
             if step.action in READ_ONLY_ACTIONS:
                 decision, reason = "allow", _("read-only: it changes nothing on the machine")
@@ -151,17 +152,27 @@ class Executor:
             RequestError: ``since`` or ``status`` is out of range.
         """
         if since is not None and not 0 < since <= 10 * 365 * 86400:
-            raise RequestError(f"since: expected a number of seconds between 1 and ten years, got {since}")
+            raise RequestError(
+                f"since: expected a number of seconds between 1 and ten years, got {since}"
+            )
         if status is not None and not 100 <= status <= 599:
             raise RequestError(f"status: expected an HTTP status code (100-599), got {status}")
         end = self._clock().astimezone(self._tz)
         start = None if since is None else end - dt.timedelta(seconds=since)
-        paths = self._observer.access_files(source) if files is None else [
-            self._observer.files(f)[0] for f in files
-        ]
+        paths = (
+            self._observer.access_files(source)
+            if files is None
+            else [self._observer.files(f)[0] for f in files]
+        )
         counts = LineCounts()
         records = self._observer.read_access(paths, counts, start=start)
         return summarize_access(
-            records, source=source, end=end, start=start, status=status, top=top, tz=self._tz,
+            records,
+            source=source,
+            end=end,
+            start=start,
+            status=status,
+            top=top,
+            tz=self._tz,
             counts=counts,
         )

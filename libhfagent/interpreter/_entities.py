@@ -9,20 +9,67 @@ import re
 __all__ = ["find_paths", "find_since", "find_source", "find_status"]
 
 _UNIT_SECONDS = {
-    "s": 1, "sec": 1, "seconde": 1, "secondes": 1, "second": 1, "seconds": 1,
-    "min": 60, "mn": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "heure": 3600, "heures": 3600, "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600,
-    "j": 86400, "jour": 86400, "jours": 86400, "d": 86400, "day": 86400, "days": 86400,
+    "s": 1,
+    "sec": 1,
+    "seconde": 1,
+    "secondes": 1,
+    "second": 1,
+    "seconds": 1,
+    "min": 60,
+    "mn": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "heure": 3600,
+    "heures": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "j": 86400,
+    "jour": 86400,
+    "jours": 86400,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
     "journee": 86400,
-    "semaine": 604800, "semaines": 604800, "week": 604800, "weeks": 604800, "w": 604800,
-    "mois": 2592000, "month": 2592000, "months": 2592000,
+    "semaine": 604800,
+    "semaines": 604800,
+    "week": 604800,
+    "weeks": 604800,
+    "w": 604800,
+    "mois": 2592000,
+    "month": 2592000,
+    "months": 2592000,
 }
 _UNITS = "|".join(sorted(_UNIT_SECONDS, key=len, reverse=True))
 _NUMBER_WORDS = {
-    "un": 1, "une": 1, "one": 1, "a": 1, "an": 1, "deux": 2, "two": 2, "trois": 3, "three": 3,
-    "quatre": 4, "four": 4, "cinq": 5, "five": 5, "six": 6, "sept": 7, "seven": 7, "huit": 8,
-    "eight": 8, "dix": 10, "ten": 10, "douze": 12, "twelve": 12, "quinze": 15, "fifteen": 15,
-    "trente": 30, "thirty": 30,
+    "un": 1,
+    "une": 1,
+    "one": 1,
+    "a": 1,
+    "an": 1,
+    "deux": 2,
+    "two": 2,
+    "trois": 3,
+    "three": 3,
+    "quatre": 4,
+    "four": 4,
+    "cinq": 5,
+    "five": 5,
+    "six": 6,
+    "sept": 7,
+    "seven": 7,
+    "huit": 8,
+    "eight": 8,
+    "dix": 10,
+    "ten": 10,
+    "douze": 12,
+    "twelve": 12,
+    "quinze": 15,
+    "fifteen": 15,
+    "trente": 30,
+    "thirty": 30,
 }
 _NUM = r"(\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")"
 
@@ -64,7 +111,9 @@ def find_since(text: str, now: dt.datetime) -> int | None:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if re.search(r"\b(?:depuis hier|since yesterday|hier|yesterday)\b", text):
         return int((now - (midnight - dt.timedelta(days=1))).total_seconds())
-    if re.search(r"\b(?:aujourd'hui|aujourdhui|today|ce jour|depuis ce matin|this morning)\b", text):
+    if re.search(
+        r"\b(?:aujourd'hui|aujourdhui|today|ce jour|depuis ce matin|this morning)\b", text
+    ):
         return int((now - midnight).total_seconds())
     if re.search(r"\b(?:cette semaine|this week)\b", text):
         return int((now - (midnight - dt.timedelta(days=now.weekday()))).total_seconds())
@@ -75,9 +124,13 @@ def find_since(text: str, now: dt.datetime) -> int | None:
 
 
 _STATUS = re.compile(
-    r"(?<![\w./:-])([1-5]\d\d)(?![\w.:/-])(?!\s*(?:" + _UNITS + r"|%|mo|go|ko|to|mb|gb|kb|tb|mib|gib)\b(?!'))"
+    r"(?<![\w./:-])([1-5]\d\d)(?![\w.:/-])(?!\s*(?:"
+    + _UNITS
+    + r"|%|mo|go|ko|to|mb|gb|kb|tb|mib|gib)\b(?!'))"
 )
-_NOT_FOUND = re.compile(r"\b(?:not found|introuvables?|non trouvee?s?|pages? manquantes?|missing pages?)\b")
+_NOT_FOUND = re.compile(
+    r"\b(?:not found|introuvables?|non trouvee?s?|pages? manquantes?|missing pages?)\b"
+)
 
 
 def find_status(text: str) -> int | None:
@@ -93,7 +146,10 @@ def find_status(text: str) -> int | None:
 _SOURCES = (
     ("nginx", r"\bnginx\b"),
     ("apache", r"\b(?:apache2?|httpd)\b"),
-    ("auth", r"\b(?:auth(?:\.log)?|authentification|authentication|ssh|sshd|connexions?|logins?)\b"),
+    (
+        "auth",
+        r"\b(?:auth(?:\.log)?|authentification|authentication|ssh|sshd|connexions?|logins?)\b",
+    ),
     ("kernel", r"\b(?:kernel|noyau|dmesg|kmsg)\b"),
     ("journal", r"\b(?:journald|journalctl|journal systemd|systemd journal)\b"),
     ("syslog", r"\b(?:syslog|systeme|system)\b"),
@@ -101,7 +157,10 @@ _SOURCES = (
 
 
 def find_source(text: str) -> str | None:
-    """The log source a request names (nginx, apache, auth, kernel, journal, syslog), or ``None``."""
+    """The log source a request names (nginx, apache, auth, kernel, journal, syslog) or ``None``.
+
+    A path in the request wins over a name (see the grammar).
+    """
     for name, pattern in _SOURCES:
         if re.search(pattern, text):
             return name

@@ -18,8 +18,14 @@ __all__ = ["entities_for", "score_intents"]
 _CUES: dict[str, tuple[tuple[str, float], ...]] = {
     "logs.summarize": (
         (r"\b(?:logs?|journaux|journal|access\.log|error\.log|syslog|auth\.log)\b", 0.45),
-        (r"\b(?:analys\w*|resum\w*|summar\w*|synthe\w*|rapport|report|examine\w*|inspect\w*)\b", 0.3),
-        (r"\b(?:erreurs?|errors?|requetes?|requests?|hits?|acces|access|visites?|trafic|traffic)\b", 0.2),
+        (
+            r"\b(?:analys\w*|resum\w*|summar\w*|synthe\w*|rapport|report|examine\w*|inspect\w*)\b",
+            0.3,
+        ),
+        (
+            r"\b(?:erreurs?|errors?|requetes?|requests?|hits?|acces|access|visites?|trafic|traffic)\b",
+            0.2,
+        ),
         (r"(?<![\w.])[1-5]\d\d(?![\w.])", 0.15),
         (r"\b(?:nginx|apache2?|httpd)\b", 0.15),
         (r"\b(?:not found|introuvables?)\b", 0.15),

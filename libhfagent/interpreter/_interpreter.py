@@ -30,9 +30,7 @@ class Interpreter:
         clock: Returns the current time, timezone-aware; defaults to the system clock.
     """
 
-    def __init__(
-        self, config: Config, *, clock: Callable[[], dt.datetime] | None = None
-    ) -> None:
+    def __init__(self, config: Config, *, clock: Callable[[], dt.datetime] | None = None) -> None:
         self._config = config
         self._tz = ZoneInfo(config.agent.timezone)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
@@ -52,9 +50,9 @@ class Interpreter:
         if not text or confidence < CONFIDENCE_THRESHOLD:
             _ = translator(lang).gettext
             message = _(
-                "I did not understand this request. I can summarise logs (\"summarise the "
+                'I did not understand this request. I can summarise logs ("summarise the '
                 "nginx 404 errors of the last 24 hours\") and report the machine's health "
-                "(\"how is this machine doing?\"). Name the logs and the period, or rephrase."
+                '("how is this machine doing?"). Name the logs and the period, or rephrase.'
             )
             return Intent(request, lang, "unknown", confidence, {}, message)
         now = self._clock().astimezone(self._tz)

@@ -1,5 +1,8 @@
 from __future__ import annotations
+
 import math
+
+
 class AnomalyDetector:
     def __init__(self) -> None:
         self.m = 0.0; self.v = 1.0; self.n = 0

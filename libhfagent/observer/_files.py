@@ -9,6 +9,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import attrs
 
@@ -21,7 +22,11 @@ _ROTATED = re.compile(r"^(?P<base>.+?)(?:\.(?P<num>\d+)|-(?P<date>\d{8}(?:\d{2})
 
 
 def is_rotated_name(name: str) -> bool:
-    """Tell whether a file name is a rotated copy (``x.log.1``, ``x.log.2.gz``, ``x.log-20261124``)."""
+    """Tell whether a file name is a rotated copy (``x.log.1``, ``x.log.2.gz``, ``x.log-20261124``).
+
+    Args:
+        name: A file name, without its directory.
+    """
     return _ROTATED.match(name) is not None
 
 
@@ -88,12 +93,10 @@ class LineCounts:
     damaged: list[str] = attrs.Factory(list)
 
 
-def _open(path: Path) -> tuple[object, Iterator[bytes]]:
+def _open(path: Path) -> IO[bytes]:
     if path.name.endswith(".gz"):
-        handle = gzip.open(path, "rb")
-    else:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by iter_lines
-    return handle, iter(handle)
+        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]  # a binary stream
+    return open(path, "rb")
 
 
 def iter_lines(path: Path, counts: LineCounts) -> Iterator[str]:
@@ -107,16 +110,16 @@ def iter_lines(path: Path, counts: LineCounts) -> Iterator[str]:
         SourceError: The file cannot be opened (missing, permission denied, a directory).
     """
     try:
-        handle, lines = _open(path)
+        handle = _open(path)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         if exc.errno == errno.EISDIR:
             reason = "it is a directory"
         raise SourceError(f"cannot read {path}: {reason}", path=str(path)) from exc
     counts.files.append(str(path))
-    with handle:  # type: ignore[attr-defined]
+    with handle:
         try:
-            for raw in lines:
+            for raw in handle:
                 counts.lines += 1
                 if b"\x00" in raw:
                     counts.invalid += 1

@@ -65,7 +65,8 @@ class Observer:
         patterns = [p for p in sources[source] if p not in _PSEUDO]
         dirs = {os.path.dirname(p) for p in patterns}
         patterns += [
-            p for p in self._config.modules.monitoring.files_to_watch
+            p
+            for p in self._config.modules.monitoring.files_to_watch
             if os.path.dirname(p) in dirs and p not in patterns
         ]
         found: list[Path] = []
@@ -118,7 +119,9 @@ class Observer:
                 try:
                     mtime = path.stat().st_mtime
                 except OSError as exc:
-                    raise SourceError(f"cannot read {path}: {exc.strerror}", path=str(path)) from exc
+                    raise SourceError(
+                        f"cannot read {path}: {exc.strerror}", path=str(path)
+                    ) from exc
                 selected.append(path)
                 if floor is not None and mtime < floor:
                     selected.pop()

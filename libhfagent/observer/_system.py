@@ -88,8 +88,15 @@ def take_snapshot(cpu_interval: float = 0.2) -> SystemSnapshot:
             continue
         seen.add(part.device)
         disks.append(
-            DiskUsage(part.mountpoint, part.device, part.fstype, usage.total, usage.used,
-                      usage.free, usage.percent)
+            DiskUsage(
+                part.mountpoint,
+                part.device,
+                part.fstype,
+                usage.total,
+                usage.used,
+                usage.free,
+                usage.percent,
+            )
         )
     disks.sort(key=lambda d: -d.percent)
     load = os.getloadavg()

@@ -1,59 +1,128 @@
-"""Online log-template miner (prototype)."""
+"""Online log-template mining: messages in, stable templates out.
+
+:class:`TemplateMiner` turns free-text log messages, one at a time, into
+templates such as ``Failed password for <*> from <*> port <*> ssh2``. It is
+pure: it takes strings and returns values, and its whole state is a
+JSON-serialisable dictionary (:meth:`TemplateMiner.to_state`,
+:meth:`TemplateMiner.from_state`).
+
+How a message is mined:
+
+1. **Masking.** The message is split on whitespace and each token is masked:
+   the parts that are obviously variable become ``<*>`` (numbers, IPv4/IPv6
+   addresses with or without a port, ``host:port``, hexadecimal, UUIDs, MAC
+   addresses, dates and times, day, month and time-zone names, paths, URLs,
+   e-mail addresses, dotted names such as ``proxy.example.org`` or
+   ``org.apache.Foo``, booleans, the value of ``key=value``, and any run of
+   word characters holding a digit, such as ``blk_-1608``, ``12ms`` or
+   ``attempt_01``). Short names made of letters and one digit (``eth0``,
+   ``ssh2``, ``tty1``) are kept. A size or duration unit right after a
+   variable (``12 KB``, ``3 sec``) is a variable too. Token masks are cached.
+2. **Exact match.** The masked token sequence is looked up in a cache of
+   sequences already seen; most messages stop here.
+3. **Same-shape match.** Otherwise the templates with the same number of
+   tokens and the same first token are compared position by position. A
+   template matches when every position where it holds a constant word holds
+   the same word in the message; positions where both hold partly masked
+   tokens (``rhost=<*>`` against ``<*>``) and a word right after ``user`` or
+   ``for`` (user, host and service names) may differ, as long as at most half
+   the positions differ. The closest template is chosen and the differing
+   positions become ``<*>``: the template *generalises*.
+4. **Variable-length match.** Otherwise the template with the same sequence
+   of constant words (the *skeleton*: every token holding a letter outside a
+   masked part) is chosen, whatever the number of masked tokens between those
+   words (``(1.2 KB)`` or nothing, a list of addresses of any length); the
+   differing stretches become one ``<*>``.
+5. Otherwise the message starts a new template.
+
+Ids are content-derived and stable: a template's id is a hash of the masked
+pattern of the message that created it, so two miners fed the same first
+message of an event agree on its id, and the id never changes afterwards,
+even when the pattern generalises. The same message gets the same id after
+:meth:`~TemplateMiner.to_state` / :meth:`~TemplateMiner.from_state`.
+
+Memory is bounded: at most ``max_templates`` templates (when a new one would
+exceed the cap, the rarest tenth, lowest count first and oldest first among
+equals, is dropped; a dropped template that comes back is new again), and the
+token and sequence caches are cleared when they reach their own caps. One
+message counts at most :data:`MAX_TOKENS` tokens (the rest becomes one
+``<*>``) and a token longer than :data:`MAX_TOKEN_LENGTH` characters is a
+variable.
+"""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
-WILDCARD = "<*>"
+from .._errors import InvalidInputError
 
-_SUB = re.compile(
+__all__ = ["MAX_TOKENS", "MAX_TOKEN_LENGTH", "WILDCARD", "Template", "TemplateMiner"]
+
+WILDCARD = "<*>"
+"""The mark of a variable in a template pattern."""
+
+MAX_TOKENS = 256
+"""Tokens of one message beyond this count are masked as one ``<*>``."""
+
+MAX_TOKEN_LENGTH = 256
+"""A token longer than this is a variable."""
+
+_STATE_FORMAT = "libhfagent.template-miner"
+_STATE_VERSION = 1
+_TOKEN_CACHE_SIZE = 65_536
+_SEQUENCE_CACHE_SIZE = 65_536
+
+# Sub-token variables, tried where a run of [\w.-] characters starts (or after
+# "=" for a value). Possessive quantifiers keep the scan linear.
+_VARIABLES = re.compile(
     r"""
-      (?<==)(?:"[^"]*+"|'[^']*+'|[^,;\s&)\]}>"']++)                   # key=value value
-    | (?<![\w.\-])
+      (?<==)(?:"[^"]*+"|'[^']*+'|[^,;\s&)\]}>"']++)                     # key=value value
+    | (?<![\w.\-])(?=[\w.~/+\-])
       (?:
-        [A-Za-z][A-Za-z0-9+.\-]*+://\S++                              # URL
-      | [\w.+\-]++@[\w\-]++(?:\.[\w\-]++)++                           # e-mail
+        [A-Za-z][A-Za-z0-9+.\-]*+://\S++                                # URL
+      | [\w.+\-]++@[\w\-]++(?:\.[\w\-]++)++                             # e-mail
       | [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}  # UUID
-      | (?:[0-9a-fA-F]{2}[:\-]){5}[0-9a-fA-F]{2}                      # MAC
-      | \d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?                          # IPv4[:port]
-      | (?=[0-9a-fA-F:]*\d)(?:[0-9a-fA-F]{1,4})?(?::[0-9a-fA-F]{0,4}){2,7}  # IPv6 / time
-      | [\w\-]++(?:\.[\w\-]++)++:\d{1,5}\b                            # host:port
-      | [\w\-]++(?:\.[\w\-]++){2,}+                                   # dotted name
-      | (?:~|\.{1,2})?/[\w.\-/@%+~:]*+                                # path
-      | [A-Za-z]:\\\S*+                                               # Windows path
-      | (?:[Tt]rue|[Ff]alse|TRUE|FALSE)\b                             # boolean
+      | (?:[0-9a-fA-F]{2}[:\-]){5}[0-9a-fA-F]{2}                        # MAC
+      | \d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?                            # IPv4[:port]
+      | (?=[0-9a-fA-F:]*\d)(?:[0-9a-fA-F]{1,4})?(?::[0-9a-fA-F]{0,4}){2,7}  # IPv6, time
+      | [\w\-]++(?:\.[\w\-]++)++:\d{1,5}\b                              # host:port
+      | [\w\-]++(?:\.[\w\-]++){2,}+                                     # dotted name
+      | (?:~|\.{1,2})?/[\w.\-/@%+~:]*+                                  # path
+      | [A-Za-z]:\\\S*+                                                 # Windows path
+      | (?:[Tt]rue|[Ff]alse|TRUE|FALSE)\b                               # boolean
       | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec
-         |UTC|GMT|EST|EDT|CST|CDT|MST|MDT|PST|PDT|CET|CEST|BST|JST)\b
-      | (?![A-Za-z]{2,}\d(?![\w.\-]))(?=[\w.\-]*?\d)[\w.\-]++         # anything with a digit
+         |UTC|GMT|EST|EDT|CST|CDT|MST|MDT|PST|PDT|CET|CEST|BST|JST)\b   # date words
+      | (?![A-Za-z]{2,}\d(?![\w.\-]))(?=[\w.\-]*?\d)[\w.\-]++           # run with a digit
       )
     """,
     re.VERBOSE,
 )
-_UNITS = frozenset(
-    u + p
-    for u in ("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "kB", "ms", "sec", "secs")
-    for p in ("", ",", ")", ";", ".")
-)
-
-
-_EMPTY = {"()": "(<*>)", "[]": "[<*>]", "{}": "{<*>}", "''": "'<*>'", '""': '"<*>"'}
-
-
-_EDGE = "()[]{}<>'\",;:.!?"
-_WORD_VARIABLES = frozenset(
-    "true false True False TRUE FALSE Mon Tue Wed Thu Fri Sat Sun Jan Feb Mar Apr May Jun Jul"
-    " Aug Sep Oct Nov Dec UTC GMT EST EDT CST CDT MST MDT PST PDT CET CEST BST JST".split()
-)
-
-
 _SHORT_NAME = re.compile(r"[A-Za-z]{2,}\d")
+_WORD_VARIABLES = frozenset(
+    ["true", "false", "True", "False", "TRUE", "FALSE", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "CET", "CEST", "BST", "JST"]
+)
+_EDGE = "()[]{}<>'\",;:.!?"
+_EMPTY_PAIRS = {"()": "(<*>)", "[]": "[<*>]", "{}": "{<*>}", "''": "'<*>'", '""': '"<*>"'}
+_UNITS = frozenset(
+    unit + end
+    for unit in ("B", "kB", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "ms", "sec", "secs")
+    for end in ("", ",", ".", ";", ")")
+)
+_NAME_INTRO = frozenset(("user", "User", "USER", "for"))
+_LETTER = re.compile(r"[A-Za-z]")
+_NON_LETTERS = re.compile(r"[^A-Za-z]+")
+_SIMILARITY = 0.5
 
 
-def _mask_token(token: str) -> str:
-    if token.isdigit():
+def mask_token(token: str) -> str:
+    """Return ``token`` with its variable parts replaced by ``<*>``."""
+    if token.isdigit() or len(token) > MAX_TOKEN_LENGTH:
         return WILDCARD
     core = token.strip(_EDGE)
     if core.isalpha():
@@ -61,10 +130,10 @@ def _mask_token(token: str) -> str:
             return token.replace(core, WILDCARD, 1)
         return token
     if not core:
-        return _EMPTY.get(token, token)
+        return _EMPTY_PAIRS.get(token, token)
     plain = core.replace("_", "").replace("-", "").replace(".", "")
     if plain.isalnum():
-        # one run of [\w.-]: a variable when it has a digit or is a dotted name
+        # A single run of [\w.-]: variable when it holds a digit or is a dotted name.
         if plain.isalpha():
             if core.count(".") < 2:
                 return token
@@ -72,179 +141,393 @@ def _mask_token(token: str) -> str:
             return token
         lead = len(token) - len(token.lstrip(_EDGE))
         return token[:lead] + WILDCARD + token[lead + len(core) :]
-    return _SUB.sub(WILDCARD, token)
+    return _VARIABLES.sub(WILDCARD, token)
 
 
-_NAME_INTRO = frozenset(("user", "for"))
-_NON_LETTERS = re.compile(r"[^A-Za-z]+")
+def _is_anchor(token: str) -> bool:
+    """Whether ``token`` is a constant word of the skeleton."""
+    return WILDCARD not in token or _LETTER.search(token.replace(WILDCARD, "")) is not None
 
 
 def _letters(token: str) -> str:
     return _NON_LETTERS.sub("", token)
 
 
+def _compatible(a: str, b: str) -> bool:
+    la, lb = _letters(a), _letters(b)
+    return la == lb or not la or not lb
+
+
+def _skeleton(tokens: Iterable[str]) -> tuple[str, ...]:
+    return tuple(t for t in tokens if _is_anchor(t))
+
+
+def _template_id(pattern: str, taken: Mapping[str, object]) -> str:
+    digest = hashlib.blake2b(pattern.encode("utf-8", "surrogatepass"), digest_size=8)
+    tid = digest.hexdigest()
+    while tid in taken:  # a collision of 64-bit hashes: derive the next one deterministically
+        digest.update(b"\0")
+        tid = digest.hexdigest()
+    return tid
+
+
 @attrs.frozen
 class Template:
-    """A log template."""
+    """A log template, as it stood when a message was added or looked up.
+
+    Attributes:
+        id: Stable identifier (16 hexadecimal digits), derived from the masked
+            message that created the template; it never changes afterwards.
+        pattern: The template text, variables shown as ``<*>``.
+        count: Messages that matched the template so far.
+    """
 
     id: str
     pattern: str
     count: int
 
+    @property
+    def is_new(self) -> bool:
+        """True when the template has seen exactly one message: the add that returned it
+        created it."""
+        return self.count == 1
 
-@attrs.frozen
-class TemplateMatch:
-    """What :meth:`TemplateMiner.add` found."""
-
-    template: Template
-    is_new: bool
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The pattern's tokens."""
+        return tuple(self.pattern.split(" ")) if self.pattern else ()
 
 
-@attrs.define
 class _Cluster:
-    id: str
-    tokens: list[str]
-    count: int
+    """A template's mutable state inside the miner."""
+
+    __slots__ = ("count", "id", "order", "pattern", "tokens")
+
+    def __init__(self, tid: str, tokens: list[str], count: int, order: int) -> None:
+        self.id = tid
+        self.tokens = tokens
+        self.pattern = " ".join(tokens)
+        self.count = count
+        self.order = order
 
 
-def _skeleton(tokens: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    return tuple(t for t in tokens if WILDCARD not in t or _letters(t))
-
-
-def _is_anchor(t: str) -> bool:
-    return WILDCARD not in t or bool(_letters(t))
+def _bucket_key(tokens: tuple[str, ...] | list[str]) -> tuple[int, str | None]:
+    first = tokens[0] if tokens else None
+    return len(tokens), (None if first is None or WILDCARD in first else first)
 
 
 class TemplateMiner:
-    """Online log-template miner."""
+    """Mines log templates online, one message at a time.
 
-    def __init__(self, soft_ratio: float = 0.5, hard: int = 0) -> None:
-        self._soft_ratio = soft_ratio
-        self._hard = hard
-        self._mask_cache: dict[str, str] = {}
-        self._exact: dict[tuple[str, ...], _Cluster] = {}
-        self._by_len: dict[int, list[_Cluster]] = {}
-        self._by_skeleton: dict[tuple[str, ...], _Cluster] = {}
-        self._ids: set[str] = set()
+    One configuration serves every kind of log. The miner does no I/O; persist
+    it with :meth:`to_state` and restore it with :meth:`from_state`.
 
-    def _mask(self, message: str) -> tuple[str, ...]:
-        get = self._mask_cache.get
+    Example::
+
+        miner = TemplateMiner()
+        t = miner.add("Failed password for root from 10.0.0.1 port 22 ssh2")
+        t.pattern  # 'Failed password for root from <*> port <*> ssh2'
+        t.is_new   # True: the first message of its kind
+
+    Args:
+        max_templates: The most templates kept; the rarest are dropped beyond.
+
+    Raises:
+        ValueError: ``max_templates`` is below 1.
+    """
+
+    def __init__(self, *, max_templates: int = 10_000) -> None:
+        if max_templates < 1:
+            raise ValueError(f"max_templates must be at least 1, got {max_templates}")
+        self._max_templates = max_templates
+        self._clusters: dict[str, _Cluster] = {}
+        self._buckets: dict[tuple[int, str | None], list[_Cluster]] = {}
+        self._skeletons: dict[tuple[str, ...], list[_Cluster]] = {}
+        self._token_cache: dict[str, str] = {}
+        self._sequences: dict[tuple[str, ...], _Cluster] = {}
+        self._order = 0
+
+    # -- public API ---------------------------------------------------------
+
+    @property
+    def max_templates(self) -> int:
+        """The most templates kept."""
+        return self._max_templates
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    def add(self, message: str) -> Template:
+        """Learn from ``message`` and return its template.
+
+        Args:
+            message: One log message, without the header fields (time stamp,
+                host, process) that the log format adds.
+
+        Returns:
+            The message's template, after this message was counted (and the
+            pattern generalised if it had to); ``is_new`` tells whether the
+            message started it.
+        """
+        get = self._token_cache.get
         miss = self._mask_miss
-        out = [get(t) or miss(t) for t in message.split()]
-        if not _UNITS.isdisjoint(out):
+        key = tuple([get(t) or miss(t) for t in message.split()])
+        cluster = self._sequences.get(key)
+        if cluster is None:
+            cluster = self._learn(key)
+        cluster.count += 1
+        return Template(cluster.id, cluster.pattern, cluster.count)
+
+    def match(self, message: str) -> Template | None:
+        """Return the template ``message`` belongs to, without learning from it.
+
+        Returns:
+            The template, or None when ``message`` would start a new one.
+        """
+        tokens = self._normalise(tuple(self._mask_miss(t) for t in message.split()))
+        cluster = self._sequences.get(tokens)
+        if cluster is None:
+            found = self._search(tokens)
+            cluster = found[0] if found is not None else self._find_skeleton(tokens)
+        if cluster is None:
+            return None
+        return Template(cluster.id, cluster.pattern, cluster.count)
+
+    def get(self, template_id: str) -> Template | None:
+        """Return the template with this id, or None if there is none (any more)."""
+        cluster = self._clusters.get(template_id)
+        return None if cluster is None else Template(cluster.id, cluster.pattern, cluster.count)
+
+    def templates(self) -> list[Template]:
+        """Return every template, the most frequent first."""
+        ordered = sorted(self._clusters.values(), key=lambda c: (-c.count, c.order))
+        return [Template(c.id, c.pattern, c.count) for c in ordered]
+
+    def to_state(self) -> dict[str, Any]:
+        """Return the miner's state as JSON-serialisable data (see :meth:`from_state`)."""
+        ordered = sorted(self._clusters.values(), key=lambda c: c.order)
+        return {
+            "format": _STATE_FORMAT,
+            "version": _STATE_VERSION,
+            "max_templates": self._max_templates,
+            "templates": [{"id": c.id, "pattern": c.pattern, "count": c.count} for c in ordered],
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> TemplateMiner:
+        """Rebuild a miner from :meth:`to_state`'s data.
+
+        Args:
+            state: What :meth:`to_state` returned, possibly through JSON.
+
+        Returns:
+            A miner that gives every message the template id the saved one
+            would have given it.
+
+        Raises:
+            InvalidInputError: ``state`` is not a template miner state this
+                version can read; nothing is built.
+        """
+        if not isinstance(state, Mapping) or state.get("format") != _STATE_FORMAT:
+            raise InvalidInputError(
+                f"not a template miner state: expected a mapping with format {_STATE_FORMAT!r}"
+            )
+        if state.get("version") != _STATE_VERSION:
+            raise InvalidInputError(
+                f"template miner state version {state.get('version')!r} is not supported"
+                f" (this version reads {_STATE_VERSION})"
+            )
+        max_templates = state.get("max_templates")
+        if type(max_templates) is not int or max_templates < 1:
+            raise InvalidInputError(
+                f"template miner state: max_templates must be a positive integer,"
+                f" got {max_templates!r}"
+            )
+        entries = state.get("templates")
+        if not isinstance(entries, list):
+            raise InvalidInputError("template miner state: templates must be a list")
+        miner = cls(max_templates=max_templates)
+        for index, entry in enumerate(entries):
+            where = f"template miner state: templates[{index}]"
+            if not isinstance(entry, Mapping):
+                raise InvalidInputError(f"{where} must be a mapping")
+            tid, pattern, count = entry.get("id"), entry.get("pattern"), entry.get("count")
+            if not isinstance(tid, str) or not tid or tid in miner._clusters:
+                raise InvalidInputError(f"{where}: id must be a unique non-empty string")
+            if not isinstance(pattern, str) or any(c.isspace() and c != " " for c in pattern):
+                raise InvalidInputError(f"{where}: pattern must be a string of tokens")
+            if type(count) is not int or count < 0:
+                raise InvalidInputError(f"{where}: count must be a non-negative integer")
+            tokens = pattern.split(" ") if pattern else []
+            if "" in tokens:
+                raise InvalidInputError(f"{where}: pattern has an empty token")
+            miner._insert(_Cluster(tid, tokens, count, miner._order))
+            miner._order += 1
+        return miner
+
+    # -- masking ------------------------------------------------------------
+
+    def _mask_miss(self, token: str) -> str:
+        masked = mask_token(token)
+        if len(token) <= MAX_TOKEN_LENGTH:
+            cache = self._token_cache
+            if len(cache) >= _TOKEN_CACHE_SIZE:
+                cache.clear()
+            cache[token] = masked
+        return masked
+
+    @staticmethod
+    def _normalise(tokens: tuple[str, ...]) -> tuple[str, ...]:
+        """Apply the rules that look at neighbouring tokens: units, length cap."""
+        if not _UNITS.isdisjoint(tokens):
+            out = list(tokens)
             for i in range(1, len(out)):
                 if out[i] in _UNITS and out[i - 1].endswith(WILDCARD):
                     out[i] = WILDCARD
-        return tuple(out)
+            tokens = tuple(out)
+        if len(tokens) > MAX_TOKENS:
+            tokens = (*tokens[: MAX_TOKENS - 1], WILDCARD)
+        return tokens
 
-    def _mask_miss(self, token: str) -> str:
-        m = _mask_token(token)
-        cache = self._mask_cache
-        if len(cache) >= 50000:
-            cache.clear()
-        cache[token] = m
-        return m
+    # -- learning -----------------------------------------------------------
 
-    def add(self, message: str) -> TemplateMatch:
-        """Add a message."""
-        tokens = self._mask(message)
-        cluster = self._exact.get(tokens)
-        is_new = False
+    def _learn(self, key: tuple[str, ...]) -> _Cluster:
+        tokens = self._normalise(key)
+        cluster = self._sequences.get(tokens) if tokens is not key else None
         if cluster is None:
-            cluster = self._search(tokens)
-            if cluster is None:
-                cluster = self._search_skeleton(tokens)
-            if cluster is None:
-                cluster = self._create(tokens)
-                is_new = True
+            found = self._search(tokens)
+            if found is not None:
+                cluster = found[0]
+                if found[1]:
+                    self._generalise(cluster, tokens)
             else:
-                self._exact[tokens] = cluster
-        cluster.count += 1
-        return TemplateMatch(Template(cluster.id, " ".join(cluster.tokens), cluster.count), is_new)
+                cluster = self._find_skeleton(tokens)
+                if cluster is not None:
+                    self._align(cluster, tokens)
+                else:
+                    cluster = self._create(tokens)
+        sequences = self._sequences
+        if len(sequences) >= _SEQUENCE_CACHE_SIZE:
+            sequences.clear()
+        sequences[key] = cluster
+        sequences[tokens] = cluster
+        return cluster
 
-    def _search(self, tokens: tuple[str, ...]) -> _Cluster | None:
-        n = len(tokens)
-        if n == 0:
+    def _search(self, tokens: tuple[str, ...]) -> tuple[_Cluster, bool] | None:
+        """Find the closest template of the same shape; say whether it must generalise."""
+        bucket = self._buckets.get(_bucket_key(tokens))
+        if not bucket:
             return None
-        best = None
-        best_key = None
-        for c in self._by_len.get(n, ()):
-            a0 = c.tokens[0]
-            if a0 != tokens[0] and (WILDCARD not in a0 or WILDCARD not in tokens[0]):
-                continue
-            hard = soft = same = 0
+        limit = _SIMILARITY * len(tokens)
+        best: _Cluster | None = None
+        best_key = (0, 0, 0)
+        for cluster in bucket:
+            soft = same = 0
             prev = ""
-            for a, b in zip(c.tokens, tokens):
+            for a, b in zip(cluster.tokens, tokens):
                 if a == b:
                     if a != WILDCARD:
                         same += 1
                 elif a != WILDCARD:
-                    if (WILDCARD in a and WILDCARD in b) or prev in _NAME_INTRO:
+                    if (WILDCARD in a and WILDCARD in b and _compatible(a, b)) or prev in _NAME_INTRO:
                         soft += 1
                     else:
-                        hard += 1
+                        break
                 prev = b
-            if hard > self._hard or (soft + hard) > self._soft_ratio * n:
-                continue
-            key = (hard, soft, -same)
-            if best_key is None or key < best_key:
-                best, best_key = c, key
+            else:
+                if soft <= limit:
+                    rank = (soft, -same, cluster.order)
+                    if best is None or rank < best_key:
+                        best, best_key = cluster, rank
         if best is None:
             return None
-        changed = False
-        for i, (a, b) in enumerate(zip(best.tokens, tokens)):
-            if a != b:
-                best.tokens[i] = WILDCARD
-                changed = True
-        if changed:
-            self._by_skeleton.setdefault(_skeleton(best.tokens), best)
-        return best
+        return best, best_key[0] > 0
 
-    def _search_skeleton(self, tokens: tuple[str, ...]) -> _Cluster | None:
-        skel = _skeleton(tokens)
-        if not skel:
+    def _generalise(self, cluster: _Cluster, tokens: tuple[str, ...]) -> None:
+        new = [a if a == b else WILDCARD for a, b in zip(cluster.tokens, tokens)]
+        self._replace_tokens(cluster, new)
+
+    def _find_skeleton(self, tokens: tuple[str, ...]) -> _Cluster | None:
+        skeleton = _skeleton(tokens)
+        if not skeleton:
             return None
-        c = self._by_skeleton.get(skel)
-        if c is None:
-            return None
-        # align on anchors; collapse differing segments into one wildcard
-        old = c.tokens
-        out: list[str] = []
+        clusters = self._skeletons.get(skeleton)
+        return clusters[0] if clusters else None
+
+    def _align(self, cluster: _Cluster, tokens: tuple[str, ...]) -> None:
+        """Generalise ``cluster`` to a message with the same skeleton and another length."""
+        old = cluster.tokens
+        new: list[str] = []
         i = j = 0
         while True:
-            si = i
+            start_i, start_j = i, j
             while i < len(old) and not _is_anchor(old[i]):
                 i += 1
-            sj = j
             while j < len(tokens) and not _is_anchor(tokens[j]):
                 j += 1
-            seg_a, seg_b = old[si:i], list(tokens[sj:j])
-            if seg_a == seg_b:
-                out.extend(seg_a)
-            elif seg_a == [WILDCARD]:
-                out.append(WILDCARD)
+            gap = old[start_i:i]
+            if gap == list(tokens[start_j:j]):
+                new.extend(gap)
             else:
-                out.append(WILDCARD)
-            if i >= len(old) or j >= len(tokens):
+                new.append(WILDCARD)
+            if i == len(old) or j == len(tokens):
+                if i < len(old) or j < len(tokens):
+                    new.append(WILDCARD)
                 break
-            a, b = old[i], tokens[j]
-            out.append(a if a == b else WILDCARD)
+            new.append(old[i] if old[i] == tokens[j] else WILDCARD)
             i += 1
             j += 1
-        if len(out) != len(old):
-            self._by_len[len(old)].remove(c)
-            self._by_len.setdefault(len(out), []).append(c)
-        c.tokens = out
-        return c
+        self._replace_tokens(cluster, new)
 
     def _create(self, tokens: tuple[str, ...]) -> _Cluster:
+        if len(self._clusters) >= self._max_templates:
+            self._evict()
         pattern = " ".join(tokens)
-        cid = hashlib.blake2b(pattern.encode(), digest_size=6).hexdigest()
-        while cid in self._ids:
-            cid = hashlib.blake2b(cid.encode(), digest_size=6).hexdigest()
-        self._ids.add(cid)
-        c = _Cluster(cid, list(tokens), 0)
-        self._exact[tokens] = c
-        self._by_len.setdefault(len(tokens), []).append(c)
-        self._by_skeleton.setdefault(_skeleton(tokens), c)
-        return c
+        cluster = _Cluster(_template_id(pattern, self._clusters), list(tokens), 0, self._order)
+        self._order += 1
+        self._insert(cluster)
+        return cluster
+
+    def _evict(self) -> None:
+        """Drop the rarest tenth of the templates (lowest count, then oldest)."""
+        ordered = sorted(self._clusters.values(), key=lambda c: (c.count, c.order))
+        doomed = ordered[: max(1, self._max_templates // 10)]
+        for cluster in doomed:
+            self._unindex(cluster)
+            del self._clusters[cluster.id]
+        gone = {id(c) for c in doomed}
+        self._sequences = {k: c for k, c in self._sequences.items() if id(c) not in gone}
+
+    # -- indexes ------------------------------------------------------------
+
+    def _insert(self, cluster: _Cluster) -> None:
+        self._clusters[cluster.id] = cluster
+        self._index(cluster)
+
+    def _index(self, cluster: _Cluster) -> None:
+        self._buckets.setdefault(_bucket_key(cluster.tokens), []).append(cluster)
+        skeleton = _skeleton(cluster.tokens)
+        if skeleton:
+            clusters = self._skeletons.setdefault(skeleton, [])
+            bisect.insort(clusters, cluster, key=lambda c: c.order)
+
+    def _unindex(self, cluster: _Cluster) -> None:
+        key = _bucket_key(cluster.tokens)
+        bucket = self._buckets[key]
+        bucket.remove(cluster)
+        if not bucket:
+            del self._buckets[key]
+        skeleton = _skeleton(cluster.tokens)
+        if skeleton:
+            clusters = self._skeletons[skeleton]
+            clusters.remove(cluster)
+            if not clusters:
+                del self._skeletons[skeleton]
+
+    def _replace_tokens(self, cluster: _Cluster, tokens: list[str]) -> None:
+        if tokens == cluster.tokens:
+            return
+        self._unindex(cluster)
+        cluster.tokens = tokens
+        cluster.pattern = " ".join(tokens)
+        self._index(cluster)

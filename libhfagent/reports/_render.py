@@ -31,7 +31,7 @@ def render_access(summary: AccessSummary, lang: str) -> str:
     """The human report of an access-log summary."""
     t = translator(lang)
     _, n_ = t.gettext, t.ngettext
-    tz = summary.start.tzinfo if summary.start is not None else dt.UTC
+    tz = (summary.start.tzinfo if summary.start is not None else None) or dt.UTC
     name = _SOURCE_NAMES.get(summary.source, summary.source)
     lines: list[str] = []
     if summary.start is not None:
@@ -82,23 +82,29 @@ def render_access(summary: AccessSummary, lang: str) -> str:
         clients = ", ".join(f"{c} ({fmt_int(n, lang)})" for c, n in summary.top_clients[:5])
         lines.append(_("Top clients: %(items)s.") % {"items": clients})
         lines.append(_hours(summary, lang, tz))
-        assert summary.first is not None and summary.last is not None
+        first, last = summary.first or summary.end, summary.last or summary.end  # set when matched
         lines.append(
             _("First at %(first)s, last at %(last)s.")
-            % {"first": fmt_time(summary.first, lang, tz), "last": fmt_time(summary.last, lang, tz)}
+            % {"first": fmt_time(first, lang, tz), "last": fmt_time(last, lang, tz)}
         )
     skipped = []
     c = summary.counts
     if c.invalid:
         skipped.append(
-            n_("%(n)s unreadable line (invalid UTF-8 or binary)",
-               "%(n)s unreadable lines (invalid UTF-8 or binary)", c.invalid)
+            n_(
+                "%(n)s unreadable line (invalid UTF-8 or binary)",
+                "%(n)s unreadable lines (invalid UTF-8 or binary)",
+                c.invalid,
+            )
             % {"n": fmt_int(c.invalid, lang)}
         )
     if c.unparsed:
         skipped.append(
-            n_("%(n)s line not in access-log format", "%(n)s lines not in access-log format",
-               c.unparsed)
+            n_(
+                "%(n)s line not in access-log format",
+                "%(n)s lines not in access-log format",
+                c.unparsed,
+            )
             % {"n": fmt_int(c.unparsed, lang)}
         )
     if c.future:
@@ -132,8 +138,7 @@ def _hours(summary: AccessSummary, lang: str, tz: dt.tzinfo) -> str:
 
 def render_system(snap: SystemSnapshot, lang: str, metric: str | None = None) -> str:
     """The human report of the machine's health (or of one metric)."""
-    t = translator(lang)
-    _, n_ = t.gettext, t.ngettext
+    _ = translator(lang).gettext
     lines: list[str] = []
     if metric is None:
         lines.append(
@@ -143,19 +148,28 @@ def render_system(snap: SystemSnapshot, lang: str, metric: str | None = None) ->
     warnings: list[str] = []
     if metric in (None, "cpu", "load"):
         lines.append(
-            _("Load: %(l1)s / %(l5)s / %(l15)s (1, 5, 15 min) for %(cpus)s CPUs; CPU in use: %(cpu)s.")
-            % {"l1": fmt_decimal(snap.load[0], lang), "l5": fmt_decimal(snap.load[1], lang),
-               "l15": fmt_decimal(snap.load[2], lang), "cpus": snap.cpu_count,
-               "cpu": fmt_percent(snap.cpu_percent / 100, lang)}
+            _(
+                "Load: %(l1)s / %(l5)s / %(l15)s (1, 5, 15 min) for %(cpus)s CPUs; "
+                "CPU in use: %(cpu)s."
+            )
+            % {
+                "l1": fmt_decimal(snap.load[0], lang),
+                "l5": fmt_decimal(snap.load[1], lang),
+                "l15": fmt_decimal(snap.load[2], lang),
+                "cpus": snap.cpu_count,
+                "cpu": fmt_percent(snap.cpu_percent / 100, lang),
+            }
         )
         if snap.load[1] > snap.cpu_count:
             warnings.append(_("the load is above the number of CPUs"))
     if metric in (None, "memory"):
         lines.append(
             _("Memory: %(used)s in use of %(total)s (%(available)s available).")
-            % {"used": fmt_percent(snap.memory_percent / 100, lang),
-               "total": _bytes(snap.memory_total, lang),
-               "available": _bytes(snap.memory_available, lang)}
+            % {
+                "used": fmt_percent(snap.memory_percent / 100, lang),
+                "total": _bytes(snap.memory_total, lang),
+                "available": _bytes(snap.memory_available, lang),
+            }
         )
         if snap.memory_percent >= 90:
             warnings.append(_("memory is nearly full"))
@@ -165,8 +179,12 @@ def render_system(snap: SystemSnapshot, lang: str, metric: str | None = None) ->
         for disk in snap.disks:
             lines.append(
                 _("Disk %(mount)s: %(used)s used, %(free)s free of %(total)s.")
-                % {"mount": disk.mount, "used": fmt_percent(disk.percent / 100, lang),
-                   "free": _bytes(disk.free, lang), "total": _bytes(disk.total, lang)}
+                % {
+                    "mount": disk.mount,
+                    "used": fmt_percent(disk.percent / 100, lang),
+                    "free": _bytes(disk.free, lang),
+                    "total": _bytes(disk.total, lang),
+                }
             )
             if disk.percent >= 90:
                 warnings.append(_("%(mount)s is nearly full") % {"mount": disk.mount})
