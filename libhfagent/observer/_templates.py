@@ -98,12 +98,12 @@ _VARIABLES = re.compile(
       | (?:[Tt]rue|[Ff]alse|TRUE|FALSE)\b                               # boolean
       | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec
          |UTC|GMT|EST|EDT|CST|CDT|MST|MDT|PST|PDT|CET|CEST|BST|JST)\b   # date words
-      | (?![A-Za-z]{2,}\d(?![\w.\-]))(?=[\w.\-]*?\d)[\w.\-]++           # run with a digit
+      | (?![A-Za-z]{2,5}\d(?![\w.\-]))(?=[\w.\-]*?\d)[\w.\-]++           # run with a digit
       )
     """,
     re.VERBOSE,
 )
-_SHORT_NAME = re.compile(r"[A-Za-z]{2,}\d")
+_SHORT_NAME = re.compile(r"[A-Za-z]{2,5}\d")
 _WORD_VARIABLES = frozenset(
     ["true", "false", "True", "False", "TRUE", "FALSE", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "CET", "CEST", "BST", "JST"]
 )
