@@ -243,22 +243,22 @@ class Expected:
 
 
 def _timestamps(rng: random.Random, n: int, now: int) -> list[int]:
-    """``n`` sorted request times over ``[now - 48 h, now)``, with a day/night rhythm."""
-    cut = now - WINDOW
-    start = now - SPAN
-    out: list[int] = []
-    while len(out) < n:
-        t = start + rng.random() * SPAN
-        hour = ((t + UTC_OFFSET) % 86400) / 3600
-        # Busiest at 15:00 local time, quietest at 03:00.
-        if rng.random() * 1.6 > 1.0 + 0.6 * math.cos((hour - 15) / 24 * 2 * math.pi):
+    """``n`` sorted request times over ``[now - 48 h, now)``, with a day/night rhythm.
+
+    Drawn as ages (seconds before ``now``), so that the same seed gives the
+    same log whenever it is generated, shifted in time: the rhythm peaks 10 h
+    and 34 h before ``now`` and is quietest 12 h later.
+    """
+    ages: list[int] = []
+    while len(ages) < n:
+        age = 1 + int(rng.random() * (SPAN - 1))  # 1 .. SPAN - 1 seconds ago
+        if rng.random() * 1.6 > 1.0 + 0.6 * math.cos((age / 3600 - 10) / 24 * 2 * math.pi):
             continue
-        ti = int(t)
-        if cut - 1 <= ti < cut + QUIET:
+        if WINDOW - QUIET < age <= WINDOW + 1:  # the quiet spell just after the window's start
             continue
-        out.append(ti)
-    out.sort()
-    return out
+        ages.append(age)
+    ages.sort(reverse=True)
+    return [now - a for a in ages]
 
 
 def generate(directory: Path, n: int, seed: int) -> Expected:
@@ -272,7 +272,8 @@ def generate(directory: Path, n: int, seed: int) -> Expected:
     codes = [c for c, _ in STATUSES]
     codes_cum = list(itertools.accumulate(w for _, w in STATUSES))
     ua_cum = list(itertools.accumulate(UA_WEIGHTS))
-    offset = f"{'+' if UTC_OFFSET >= 0 else '-'}{abs(UTC_OFFSET) // 3600:02d}{abs(UTC_OFFSET) % 3600 // 60:02d}"
+    sign, hours_minutes = ("+" if UTC_OFFSET >= 0 else "-"), divmod(abs(UTC_OFFSET) // 60, 60)
+    offset = f"{sign}{hours_minutes[0]:02d}{hours_minutes[1]:02d}"
     choices = rng.choices
     statuses = choices(codes, cum_weights=codes_cum, k=n)
     page_idx = choices(range(len(site.pages)), cum_weights=site.pages_cum, k=n)
@@ -284,11 +285,15 @@ def generate(directory: Path, n: int, seed: int) -> Expected:
 
     # Which file each line goes to: newest files hold the lines after their boundary.
     bounds = [(name, now - age) for name, age in ROTATION]
+    stack = contextlib.ExitStack()
     handles: dict[str, Any] = {}
     for name, _ in bounds:
-        path = directory / name
-        handles[name] = (gzip.open(path, "wt", encoding="utf-8", compresslevel=6, newline="\n")
-                         if name.endswith(".gz") else open(path, "w", encoding="utf-8", newline="\n"))
+        target = directory / name
+        if name.endswith(".gz"):
+            handle: Any = gzip.open(target, "wt", encoding="utf-8", compresslevel=6)  # noqa: SIM115
+        else:
+            handle = open(target, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        handles[name] = stack.enter_context(handle)
         expected.files[name] = 0
     last_time: dict[str, int] = {}
 
@@ -296,7 +301,7 @@ def generate(directory: Path, n: int, seed: int) -> Expected:
     stamp = ""
     rand = rng.random
     randint = rng.randint
-    try:
+    with stack:
         for i in range(n):
             t = times[i]
             if t != last_sec:
@@ -323,7 +328,7 @@ def generate(directory: Path, n: int, seed: int) -> Expected:
                     if path == "/wp-login.php" and rand() < 0.3:
                         method = "POST"
                     elif rand() < 0.15:
-                        query = "?rest_route=/wp/v2/users/" if path.startswith("/wp") else "?debug=1"
+                        query = "?rest_route=/wp/v2/users/" if path[:3] == "/wp" else "?debug=1"
                     proto = "HTTP/1.1" if rand() < 0.8 else "HTTP/1.0"
                 elif rand() < 0.3:
                     referer = REFERERS[i % len(REFERERS)]
@@ -379,9 +384,6 @@ def generate(directory: Path, n: int, seed: int) -> Expected:
                 if status == 404:
                     expected.paths_404[path] += 1
                     expected.clients_404[client] += 1
-    finally:
-        for h in handles.values():
-            h.close()
     for name, _ in bounds:
         if name in last_time:
             os.utime(directory / name, (last_time[name], last_time[name]))
@@ -450,7 +452,8 @@ def _child_library(conf: str) -> None:
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    summary = Agent(Config.from_file(conf)).executor.summarize_logs("nginx", since=WINDOW, status=404)
+    agent = Agent(Config.from_file(conf))
+    summary = agent.executor.summarize_logs("nginx", since=WINDOW, status=404)
     elapsed = time.perf_counter() - t0
     report = summary.to_dict()
     report["seconds"] = elapsed
@@ -479,7 +482,7 @@ def _child_loop(files: Sequence[str]) -> None:
     n = count = 0
     for name in files:
         opener = gzip.open if name.endswith(".gz") else open
-        with opener(name, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+        with opener(name, "rt", encoding="utf-8") as f:
             for line in f:
                 n += 1
                 if line.split()[8] == "404":
@@ -545,7 +548,8 @@ def fmt_int(n: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--lines", type=int, default=1_000_000, help="lines to generate (1,000,000)")
+    parser.add_argument("--lines", type=int, default=1_000_000,
+                        help="lines to generate (1,000,000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each kind (3)")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep the files")
     parser.add_argument("--seed", type=int, default=20240624, help="generator seed")
@@ -631,7 +635,8 @@ def bench(work: Path, args: argparse.Namespace) -> int:
 
             child = run_child(["bash", "-c", awk_cmd], cwd=logs)
             if int(child.stdout.strip()) != expected.all_404:
-                raise Mismatch(f"awk counted {child.stdout.strip()} 404s, expected {expected.all_404}")
+                raise Mismatch(f"awk counted {child.stdout.strip()} 404s, "
+                               f"expected {expected.all_404}")
             awk.seconds.append(child.seconds)
             awk.rss_mb.append(child.max_rss_mb)
 
@@ -648,8 +653,9 @@ def bench(work: Path, args: argparse.Namespace) -> int:
         return 1
 
     rows = (agent, library, awk, loop)
-    head = (f"{'run (best/median of ' + str(args.repeat) + ')':<32} {'lines read':>10} {'best s':>7} "
-            f"{'median s':>8} {'lines/s':>10} {'peak RSS MB':>11} {'vs awk':>7} {'vs py loop':>10}")
+    label = f"run (best/median of {args.repeat})"
+    head = (f"{label:<32} {'lines read':>10} {'best s':>7} {'median s':>8} {'lines/s':>10} "
+            f"{'peak RSS MB':>11} {'vs awk':>7} {'vs py loop':>10}")
     print(head)
     print("-" * len(head))
     for s in rows:
@@ -663,7 +669,8 @@ def bench(work: Path, args: argparse.Namespace) -> int:
     per_line = (agent.best / agent.lines_read) / (loop.best / loop.lines_read)
     print(f"per line read: agent {agent.best / agent.lines_read * 1e6:.2f} µs, library "
           f"{library.best / library.lines_read * 1e6:.2f} µs, Python loop "
-          f"{loop.best / loop.lines_read * 1e6:.2f} µs, awk {awk.best / awk.lines_read * 1e6:.2f} µs "
+          f"{loop.best / loop.lines_read * 1e6:.2f} µs, "
+          f"awk {awk.best / awk.lines_read * 1e6:.2f} µs "
           f"(agent / loop per line = {per_line:.2f}×)")
     print("counts exact: yes  (total, matched, by_status, top_paths, top_clients, lines read, "
           "access.log.3.gz skipped; awk and loop 404 counts)")

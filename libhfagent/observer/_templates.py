@@ -83,6 +83,7 @@ _SEQUENCE_CACHE_SIZE = 65_536
 _VARIABLES = re.compile(
     r"""
       (?<==)(?:"[^"]*+"|'[^']*+'|[^,;\s&)\]}>"']++)                     # key=value value
+    | \\[^\s'"\\]*+(?:\\[^\s'"\\]*+)++                            # \\server\share, \\?\C:\x
     | (?<![\w.\-])(?=[\w.~/+\-])
       (?:
         [A-Za-z][A-Za-z0-9+.\-]*+://\S++                                # URL
@@ -94,16 +95,18 @@ _VARIABLES = re.compile(
       | [\w\-]++(?:\.[\w\-]++)++:\d{1,5}\b                              # host:port
       | [\w\-]++(?:\.[\w\-]++){2,}+                                     # dotted name
       | (?:~|\.{1,2})?/[\w.\-/@%+~:]*+                                  # path
+      | [\w.\-~]++(?:/[\w.\-@%+~:]*+){2,}+                              # relative path
       | [A-Za-z]:\\\S*+                                                 # Windows path
       | (?:[Tt]rue|[Ff]alse|TRUE|FALSE)\b                               # boolean
       | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec
          |UTC|GMT|EST|EDT|CST|CDT|MST|MDT|PST|PDT|CET|CEST|BST|JST)\b   # date words
-      | (?![A-Za-z]{2,5}\d(?![\w.\-]))(?=[\w.\-]*?\d)[\w.\-]++           # run with a digit
+      | (?![a-z]{2,5}\d(?![\w.\-]))(?=[\w.\-]*?\d)[\w.\-]++           # run with a digit
       )
     """,
     re.VERBOSE,
 )
-_SHORT_NAME = re.compile(r"[A-Za-z]{2,5}\d")
+_DOTS = re.compile(r"(\.{2,})")
+_SHORT_NAME = re.compile(r"[a-z]{2,5}\d")
 _WORD_VARIABLES = frozenset(
     ["true", "false", "True", "False", "TRUE", "FALSE", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "CET", "CEST", "BST", "JST"]
 )
@@ -131,6 +134,10 @@ def mask_token(token: str) -> str:
         return token
     if not core:
         return _EMPTY_PAIRS.get(token, token)
+    if ".." in core:  # a run of dots separates ("threshold.....0")
+        parts = _DOTS.split(token)
+        parts[::2] = [mask_token(part) if part else part for part in parts[::2]]
+        return "".join(parts)
     plain = core.replace("_", "").replace("-", "").replace(".", "")
     if plain.isalnum():
         # A single run of [\w.-]: variable when it holds a digit or is a dotted name.
