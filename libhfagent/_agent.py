@@ -51,15 +51,20 @@ class Agent:
     Args:
         config: The configuration; ``Config.load()`` (the usual lookup) when omitted.
         clock: Returns the current time, timezone-aware (tests fix it).
+        progress: Called with the number of lines read so far during long reads.
     """
 
     def __init__(
-        self, config: Config | None = None, *, clock: Callable[[], dt.datetime] | None = None
+        self,
+        config: Config | None = None,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config if config is not None else Config.load()
         self.observer = Observer(self.config)
         self.interpreter = Interpreter(self.config, clock=clock)
-        self.executor = Executor(self.config, self.observer, clock=clock)
+        self.executor = Executor(self.config, self.observer, clock=clock, progress=progress)
 
     def plan(self, request: str) -> Plan:
         """Interpret a request and plan it, with the policy's decisions; changes nothing."""

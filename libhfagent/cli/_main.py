@@ -237,12 +237,10 @@ def _load_config(args: argparse.Namespace) -> Config:
 
 
 def _cmd_ask(args: argparse.Namespace, ui: _Ui) -> int:
-    agent = Agent(_load_config(args))
-    with ui.progress(
-        translator(detect_language(args.request, agent.config.agent.language)).gettext("Reading"),
-        not args.json,
-    ):
-        answer = agent.ask(args.request)
+    config = _load_config(args)
+    lang = detect_language(args.request, config.agent.language)
+    with ui.progress(translator(lang).gettext("Reading"), not args.json) as progress:
+        answer = Agent(config, progress=progress).ask(args.request)
     if args.json:
         _print_json(answer.to_dict(), sys.stdout)
     else:
@@ -315,10 +313,10 @@ def _batch(path: str, handle: Callable[[str], dict[str, Any]]) -> int:
 
 
 def _cmd_logs(args: argparse.Namespace, ui: _Ui) -> int:
-    agent = Agent(_load_config(args))
-    lang = args.lang or agent.config.agent.language
-    with ui.progress(translator(lang).gettext("Reading"), not args.json):
-        summary = agent.executor.summarize_logs(
+    config = _load_config(args)
+    lang = args.lang or config.agent.language
+    with ui.progress(translator(lang).gettext("Reading"), not args.json) as progress:
+        summary = Agent(config, progress=progress).executor.summarize_logs(
             args.source, since=args.since, status=args.status, files=args.file, top=args.top
         )
     from ..reports import render_access

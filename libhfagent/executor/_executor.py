@@ -70,6 +70,8 @@ class Executor:
         config: The agent configuration.
         observer: Where probes read the machine.
         clock: Returns the current time, timezone-aware.
+        progress: Called with the number of lines read so far during long reads
+            (the command line shows it).
     """
 
     def __init__(
@@ -78,8 +80,10 @@ class Executor:
         observer: Observer | None = None,
         *,
         clock: Callable[[], dt.datetime] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self._config = config
+        self._progress = progress
         self._observer = observer or Observer(config)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._tz = ZoneInfo(config.agent.timezone)
@@ -165,7 +169,7 @@ class Executor:
             else [self._observer.files(f)[0] for f in files]
         )
         counts = LineCounts()
-        records = self._observer.read_access(paths, counts, start=start)
+        records = self._observer.read_access(paths, counts, start=start, progress=self._progress)
         return summarize_access(
             records,
             source=source,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .._errors import SourceError
@@ -90,6 +90,7 @@ class Observer:
         counts: LineCounts,
         *,
         start: dt.datetime | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> Iterator[AccessRecord | None]:
         """Parse access-log lines from files and their rotated copies, oldest first.
 
@@ -101,6 +102,7 @@ class Observer:
             files: Live access logs (see :meth:`access_files`).
             counts: Counters completed while reading.
             start: Start of the window, or ``None`` to read everything.
+            progress: Called with the number of lines read so far, every 65,536 lines.
 
         Yields:
             One record per text line, or ``None`` for a line that is not an access-log line.
@@ -128,4 +130,6 @@ class Observer:
                     break
             for path in reversed(selected):
                 for line in iter_lines(path, counts):
+                    if progress is not None and not counts.lines & 0xFFFF:
+                        progress(counts.lines)
                     yield parse_access_line(line)

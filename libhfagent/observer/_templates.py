@@ -84,14 +84,17 @@ _VARIABLES = re.compile(
     r"""
       (?<==)(?:"[^"]*+"|'[^']*+'|[^,;\s&)\]}>"']++)                     # key=value value
     | \\[^\s'"\\]*+(?:\\[^\s'"\\]*+)++                            # \\server\share, \\?\C:\x
-    | (?<![\w.\-])(?=[\w.~/+\-])
+    | (?<![\w.\-])(?=[\w.~/+:\-])
       (?:
         [A-Za-z][A-Za-z0-9+.\-]*+://\S++                                # URL
       | [\w.+\-]++@[\w\-]++(?:\.[\w\-]++)++                             # e-mail
       | [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}  # UUID
       | (?:[0-9a-fA-F]{2}[:\-]){5}[0-9a-fA-F]{2}                        # MAC
+      | \d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?  # ISO 8601
+      | \d{1,2}:\d\d:\d\d(?:[.,]\d+)?                                  # time
       | \d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?                            # IPv4[:port]
-      | (?=[0-9a-fA-F:]*\d)(?:[0-9a-fA-F]{1,4})?(?::[0-9a-fA-F]{0,4}){2,7}  # IPv6, time
+      | (?=[0-9a-fA-F:]*\d)(?:[0-9a-fA-F]{1,4})?(?::[0-9a-fA-F]{0,4}){2,7}(?:\.[0-9a-fA-F]++)*+
+                                                                        # IPv6, PCI address
       | [\w\-]++(?:\.[\w\-]++)++:\d{1,5}\b                              # host:port
       | [\w\-]++(?:\.[\w\-]++){2,}+                                     # dotted name
       | (?:~|\.{1,2})?/[\w.\-/@%+~:]*+                                  # path
@@ -100,13 +103,14 @@ _VARIABLES = re.compile(
       | (?:[Tt]rue|[Ff]alse|TRUE|FALSE)\b                               # boolean
       | (?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec
          |UTC|GMT|EST|EDT|CST|CDT|MST|MDT|PST|PDT|CET|CEST|BST|JST)\b   # date words
-      | (?![a-z]{2,5}\d(?![\w.\-]))(?=[\w.\-]*?\d)[\w.\-]++           # run with a digit
+      | (?![A-Za-z]{2,5}\d(?![\w.\-]))(?=[\w.\-]*?\d)[\w.\-]++           # run with a digit
       )
     """,
     re.VERBOSE,
 )
+_QUOTED = re.compile(r"""(?P<open>[(\[]?(?P<quote>["']))[^"']+(?P=quote)(?P<close>[)\],;:.]*)""")
 _DOTS = re.compile(r"(\.{2,})")
-_SHORT_NAME = re.compile(r"[a-z]{2,5}\d")
+_SHORT_NAME = re.compile(r"[A-Za-z]{2,5}\d")
 _WORD_VARIABLES = frozenset(
     ["true", "false", "True", "False", "TRUE", "FALSE", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "CET", "CEST", "BST", "JST"]
 )
@@ -128,6 +132,9 @@ def mask_token(token: str) -> str:
     if token.isdigit() or len(token) > MAX_TOKEN_LENGTH:
         return WILDCARD
     core = token.strip(_EDGE)
+    quoted = _QUOTED.fullmatch(token)
+    if quoted is not None:
+        return quoted["open"] + WILDCARD + quoted["quote"] + quoted["close"]
     if core.isalpha():
         if core in _WORD_VARIABLES:
             return token.replace(core, WILDCARD, 1)
