@@ -30,12 +30,14 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from libhfagent.observer._templates import TemplateMiner  # noqa: E402
 
+T = TypeVar("T")
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "loghub2k"
 SYSTEMS = (
     "HDFS",
@@ -111,9 +113,7 @@ def make_drain3() -> Callable[[Sequence[str]], list[int]] | None:
     return run
 
 
-def timed(fn: Callable[[Sequence[str]], list[object]], messages: Sequence[str]) -> tuple[
-    list[object], float
-]:
+def timed(fn: Callable[[Sequence[str]], list[T]], messages: Sequence[str]) -> tuple[list[T], float]:
     """Run ``fn(messages)``; return its result and the elapsed seconds."""
     start = time.perf_counter()
     result = fn(messages)
@@ -151,8 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         messages, truth = read_structured(base.with_name(base.name + ".csv"))
         _, truth_corr = read_structured(base.with_name(base.name + "_corrected.csv"))
         best_ours = best_d3 = float("inf")
-        ours: list[object] = []
-        theirs: list[object] = []
+        ours: list[str] = []
+        theirs: list[int] = []
         for _ in range(max(1, args.repeat)):
             ours, elapsed = timed(run_ours, messages)
             best_ours = min(best_ours, elapsed)

@@ -96,12 +96,21 @@ def test_mask_token_masks_each_variable_kind(token: str, masked: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "token",
-    ["Failed", "password", "(preauth)", "ssh2", "eth0", "IPv6", "SOCKS5", "error:", "...", "HTTP/1.1"],
+    ("token", "masked"),
+    [
+        ("Failed", "Failed"),
+        ("(preauth)", "(preauth)"),
+        ("error:", "error:"),
+        ("...", "..."),
+        ("ssh2", "ssh2"),
+        ("eth0", "eth0"),
+        ("IPv6", "IPv6"),
+        ("SOCKS5", "SOCKS5"),
+        ("HTTP/1.1", "HTTP/<*>"),
+    ],
 )
-def test_mask_token_keeps_words_and_short_names(token: str) -> None:
-    expected = "HTTP/<*>" if token == "HTTP/1.1" else token
-    assert mask_token(token) == expected
+def test_mask_token_keeps_words_and_short_names(token: str, masked: str) -> None:
+    assert mask_token(token) == masked
 
 
 def test_long_token_is_a_variable() -> None:
@@ -155,8 +164,15 @@ TRANSFER = [
 @pytest.mark.parametrize(
     "messages",
     [SSHD_FAILED, SSHD_INVALID, NGINX_ERROR, KERNEL_OOM, KERNEL_LINK, SYSTEMD_SESSION, TRANSFER],
-    ids=["sshd-failed", "sshd-invalid", "nginx-error", "kernel-oom", "kernel-link", "systemd",
-         "var-length"],
+    ids=[
+        "sshd-failed",
+        "sshd-invalid",
+        "nginx-error",
+        "kernel-oom",
+        "kernel-link",
+        "systemd",
+        "var-length",
+    ],
 )
 def test_same_event_shares_one_template(messages: list[str]) -> None:
     miner = TemplateMiner()
@@ -294,25 +310,53 @@ def test_state_round_trip_keeps_ids() -> None:
         {},
         {"format": "something else"},
         {"format": "libhfagent.template-miner", "version": 99},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 0,
-         "templates": []},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10,
-         "templates": {}},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10,
-         "templates": ["x"]},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10,
-         "templates": [{"id": "", "pattern": "a", "count": 1}]},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10,
-         "templates": [{"id": "a", "pattern": "a", "count": 1},
-                       {"id": "a", "pattern": "b", "count": 1}]},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10,
-         "templates": [{"id": "a", "pattern": "a  b", "count": 1}]},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10,
-         "templates": [{"id": "a", "pattern": "a\tb", "count": 1}]},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10,
-         "templates": [{"id": "a", "pattern": "a", "count": -1}]},
-        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10,
-         "templates": [{"id": "a", "pattern": "a", "count": True}]},
+        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 0, "templates": []},
+        {"format": "libhfagent.template-miner", "version": 1, "max_templates": 10, "templates": {}},
+        {
+            "format": "libhfagent.template-miner",
+            "version": 1,
+            "max_templates": 10,
+            "templates": ["x"],
+        },
+        {
+            "format": "libhfagent.template-miner",
+            "version": 1,
+            "max_templates": 10,
+            "templates": [{"id": "", "pattern": "a", "count": 1}],
+        },
+        {
+            "format": "libhfagent.template-miner",
+            "version": 1,
+            "max_templates": 10,
+            "templates": [
+                {"id": "a", "pattern": "a", "count": 1},
+                {"id": "a", "pattern": "b", "count": 1},
+            ],
+        },
+        {
+            "format": "libhfagent.template-miner",
+            "version": 1,
+            "max_templates": 10,
+            "templates": [{"id": "a", "pattern": "a  b", "count": 1}],
+        },
+        {
+            "format": "libhfagent.template-miner",
+            "version": 1,
+            "max_templates": 10,
+            "templates": [{"id": "a", "pattern": "a\tb", "count": 1}],
+        },
+        {
+            "format": "libhfagent.template-miner",
+            "version": 1,
+            "max_templates": 10,
+            "templates": [{"id": "a", "pattern": "a", "count": -1}],
+        },
+        {
+            "format": "libhfagent.template-miner",
+            "version": 1,
+            "max_templates": 10,
+            "templates": [{"id": "a", "pattern": "a", "count": True}],
+        },
     ],
 )
 def test_from_state_rejects_bad_state(state: object) -> None:

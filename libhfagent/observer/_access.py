@@ -131,30 +131,29 @@ def parse_access_line(line: str) -> AccessRecord | None:
         if m is None:
             return None
         vhost = v.group(1)
-    when = parse_clf_time(m.group(3))
+    client, user, stamp, request, status, size, referer, agent = m.groups()
+    when = parse_clf_time(stamp)
     if when is None:
         return None
-    request = m.group(4)
     method: str | None = None
-    target = request
+    path, query = request, ""
     parts = request.split(" ")
     if len(parts) == 3 and parts[2].startswith("HTTP/") and parts[0].isalpha():
         method, target = parts[0], parts[1]
+        path, _, query = target.partition("?")
     elif len(parts) == 2 and parts[0].isalpha() and parts[0].isupper() and parts[1][:1] == "/":
         method, target = parts  # HTTP/0.9 style request line
-    path, _, query = target.partition("?") if method is not None else (target, "", "")
-    size = m.group(6)
-    user = m.group(2)
+        path, _, query = target.partition("?")
     return AccessRecord(
-        client=m.group(1),
-        time=when,
-        method=method,
-        path=path,
-        query=query,
-        status=int(m.group(5)),
-        size=0 if size == "-" else int(size),
-        user=None if user == "-" else user,
-        referer=_unescape(m.group(7)),
-        user_agent=_unescape(m.group(8)),
-        vhost=vhost,
+        client,
+        when,
+        method,
+        path,
+        query,
+        int(status),
+        0 if size == "-" else int(size),
+        None if user == "-" else user,
+        _unescape(referer),
+        _unescape(agent),
+        vhost,
     )

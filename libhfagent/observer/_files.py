@@ -81,6 +81,7 @@ class LineCounts:
         invalid: Lines skipped because they are not UTF-8 text (invalid bytes, NUL).
         unparsed: Text lines that are not in the expected format.
         future: Lines dated in the future (beyond the allowed clock skew).
+        before: Lines dated before the window, skipped without being parsed.
         files: Files read, oldest first.
         damaged: Compressed files that ended early or are corrupt (read up to the damage).
     """
@@ -89,6 +90,7 @@ class LineCounts:
     invalid: int = 0
     unparsed: int = 0
     future: int = 0
+    before: int = 0
     files: list[str] = attrs.Factory(list)
     damaged: list[str] = attrs.Factory(list)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .._errors import SourceError
 from ..config import Config
-from ._access import AccessRecord, parse_access_line
+from ._access import AccessRecord, parse_access_line, parse_clf_time
 from ._files import LineCounts, is_rotated_name, iter_lines, rotation_chain
 
 __all__ = ["Observer"]
@@ -20,6 +20,20 @@ __all__ = ["Observer"]
 MTIME_MARGIN = dt.timedelta(hours=1)
 
 _PSEUDO = ("kmsg:", "journal:")
+
+
+def _dated_before(line: str, start: dt.datetime) -> bool:
+    """Whether an access-log line is dated before ``start``, read from its ``[time]`` alone.
+
+    A cheap look at the timestamp spares parsing the lines a window does not
+    reach; a line whose time cannot be read this way is left to the parser.
+    """
+    i = line.find("[")
+    j = line.find("]", i)
+    if i < 0 or j - i > 40:
+        return False
+    when = parse_clf_time(line[i + 1 : j])
+    return when is not None and when < start
 
 
 class Observer:
@@ -132,4 +146,7 @@ class Observer:
                 for line in iter_lines(path, counts):
                     if progress is not None and not counts.lines & 0xFFFF:
                         progress(counts.lines)
+                    if start is not None and _dated_before(line, start):
+                        counts.before += 1
+                        continue
                     yield parse_access_line(line)

@@ -75,14 +75,14 @@ MAX_TOKEN_LENGTH = 256
 
 _STATE_FORMAT = "libhfagent.template-miner"
 _STATE_VERSION = 1
-_TOKEN_CACHE_SIZE = 65_536
-_SEQUENCE_CACHE_SIZE = 65_536
+_TOKEN_CACHE_SIZE = 32_768
+_SEQUENCE_CACHE_SIZE = 16_384
 
 # Sub-token variables, tried where a run of [\w.-] characters starts (or after
 # "=" for a value). Possessive quantifiers keep the scan linear.
 _VARIABLES = re.compile(
     r"""
-      (?<==)(?:"[^"]*+"|'[^']*+'|[^,;\s&)\]}>"']++)                     # key=value value
+      (?<==)(?:"[^"]*+"|'[^']*+'|[^,;\s&)\]}>"'=]++)                    # key=value value
     | \\[^\s'"\\]*+(?:\\[^\s'"\\]*+)++                            # \\server\share, \\?\C:\x
     | (?<![\w.\-])(?=[\w.~/+:\-])
       (?:
@@ -108,11 +108,20 @@ _VARIABLES = re.compile(
     """,
     re.VERBOSE,
 )
+_QUOTE_START = frozenset("\"'([")
 _QUOTED = re.compile(r"""(?P<open>[(\[]?(?P<quote>["']))[^"']+(?P=quote)(?P<close>[)\],;:.]*)""")
+_PATH = re.compile(r"/[\w.\-/@%+~:]*+")
+_VALUE_STOP = re.compile(r"""[,;\s&)\]}>"'=]""")
 _DOTS = re.compile(r"(\.{2,})")
 _SHORT_NAME = re.compile(r"[A-Za-z]{2,5}\d")
 _WORD_VARIABLES = frozenset(
-    ["true", "false", "True", "False", "TRUE", "FALSE", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "CET", "CEST", "BST", "JST"]
+    (
+        *("true", "false", "True", "False", "TRUE", "FALSE"),
+        *("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+        *("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+        *("UTC", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "CET", "CEST"),
+        *("BST", "JST"),
+    )
 )
 _EDGE = "()[]{}<>'\",;:.!?"
 _EMPTY_PAIRS = {"()": "(<*>)", "[]": "[<*>]", "{}": "{<*>}", "''": "'<*>'", '""': '"<*>"'}
@@ -122,8 +131,8 @@ _UNITS = frozenset(
     for end in ("", ",", ".", ";", ")")
 )
 _NAME_INTRO = frozenset(("user", "User", "USER", "for"))
-_LETTER = re.compile(r"[A-Za-z]")
-_NON_LETTERS = re.compile(r"[^A-Za-z]+")
+_LETTER = re.compile(r"[^\W\d_]")
+_NON_LETTERS = re.compile(r"[\W\d_]+")
 _SIMILARITY = 0.5
 
 
@@ -131,10 +140,11 @@ def mask_token(token: str) -> str:
     """Return ``token`` with its variable parts replaced by ``<*>``."""
     if token.isdigit() or len(token) > MAX_TOKEN_LENGTH:
         return WILDCARD
+    if token[0] in _QUOTE_START:
+        quoted = _QUOTED.fullmatch(token)
+        if quoted is not None:
+            return quoted["open"] + WILDCARD + quoted["quote"] + quoted["close"]
     core = token.strip(_EDGE)
-    quoted = _QUOTED.fullmatch(token)
-    if quoted is not None:
-        return quoted["open"] + WILDCARD + quoted["quote"] + quoted["close"]
     if core.isalpha():
         if core in _WORD_VARIABLES:
             return token.replace(core, WILDCARD, 1)
@@ -145,17 +155,47 @@ def mask_token(token: str) -> str:
         parts = _DOTS.split(token)
         parts[::2] = [mask_token(part) if part else part for part in parts[::2]]
         return "".join(parts)
+    # The shapes below are the common ones; each gives what _VARIABLES would give.
     plain = core.replace("_", "").replace("-", "").replace(".", "")
     if plain.isalnum():
         # A single run of [\w.-]: variable when it holds a digit or is a dotted name.
         if plain.isalpha():
             if core.count(".") < 2:
                 return token
-        elif _SHORT_NAME.fullmatch(core):
+        elif len(core) <= 6 and _SHORT_NAME.fullmatch(core):
             return token
-        lead = len(token) - len(token.lstrip(_EDGE))
-        return token[:lead] + WILDCARD + token[lead + len(core) :]
+        return _replace_core(token, core)
+    left, colon, port = core.rpartition(":")
+    if colon and port.isdigit() and len(port) <= 5 and "." in left:
+        plain = left.replace("_", "").replace("-", "").replace(".", "")
+        if plain.isalnum():  # host:port, IPv4:port
+            return _replace_core(token, core)
+    if token[0] == "/":
+        path = _PATH.match(token)
+        if path is not None and not token[path.end() :].strip(_EDGE):
+            return WILDCARD + token[path.end() :]
+    key, equals, value = token.partition("=")
+    if equals and value:
+        key_core = key.lstrip(_EDGE)
+        bare = key_core.replace("_", "").replace("-", "").replace(".", "")
+        value_core = value.rstrip(_EDGE)
+        if (
+            bare.isalpha()
+            and key_core.count(".") < 2
+            and key_core not in _WORD_VARIABLES
+            and value_core
+            and _VALUE_STOP.search(value_core) is None
+        ):
+            return key + "=" + WILDCARD + value[len(value_core) :]
     return _VARIABLES.sub(WILDCARD, token)
+
+
+def _replace_core(token: str, core: str) -> str:
+    """Return ``token`` with ``core``, its middle stripped of edge punctuation, masked."""
+    if len(core) == len(token):
+        return WILDCARD
+    lead = len(token) - len(token.lstrip(_EDGE))
+    return token[:lead] + WILDCARD + token[lead + len(core) :]
 
 
 def _is_anchor(token: str) -> bool:
@@ -298,7 +338,9 @@ class TemplateMiner:
         Returns:
             The template, or None when ``message`` would start a new one.
         """
-        tokens = self._normalise(tuple(self._mask_miss(t) for t in message.split()))
+        get = self._token_cache.get
+        miss = self._mask_miss
+        tokens = self._normalise(tuple([get(t) or miss(t) for t in message.split()]))
         cluster = self._sequences.get(tokens)
         if cluster is None:
             found = self._search(tokens)
@@ -438,12 +480,14 @@ class TemplateMiner:
         for cluster in bucket:
             soft = same = 0
             prev = ""
-            for a, b in zip(cluster.tokens, tokens):
+            for a, b in zip(cluster.tokens, tokens, strict=True):
                 if a == b:
                     if a != WILDCARD:
                         same += 1
                 elif a != WILDCARD:
-                    if (WILDCARD in a and WILDCARD in b and _compatible(a, b)) or prev in _NAME_INTRO:
+                    if prev in _NAME_INTRO or (
+                        WILDCARD in a and WILDCARD in b and _compatible(a, b)
+                    ):
                         soft += 1
                     else:
                         break
@@ -458,7 +502,7 @@ class TemplateMiner:
         return best, best_key[0] > 0
 
     def _generalise(self, cluster: _Cluster, tokens: tuple[str, ...]) -> None:
-        new = [a if a == b else WILDCARD for a, b in zip(cluster.tokens, tokens)]
+        new = [a if a == b else WILDCARD for a, b in zip(cluster.tokens, tokens, strict=True)]
         self._replace_tokens(cluster, new)
 
     def _find_skeleton(self, tokens: tuple[str, ...]) -> _Cluster | None:
