@@ -112,6 +112,7 @@ _QUOTE_START = frozenset("\"'([")
 _QUOTED = re.compile(r"""(?P<open>[(\[]?(?P<quote>["']))[^"']+(?P=quote)(?P<close>[)\],;:.]*)""")
 _PATH = re.compile(r"/[\w.\-/@%+~:]*+")
 _VALUE_STOP = re.compile(r"""[,;\s&)\]}>"'=]""")
+_VALUE_END = ",;)]}>\"'"
 _DOTS = re.compile(r"(\.{2,})")
 _SHORT_NAME = re.compile(r"[A-Za-z]{2,5}\d")
 _WORD_VARIABLES = frozenset(
@@ -166,9 +167,9 @@ def mask_token(token: str) -> str:
             return token
         return _replace_core(token, core)
     left, colon, port = core.rpartition(":")
-    if colon and port.isdigit() and len(port) <= 5 and "." in left:
+    if colon and port.isdigit() and len(port) <= 5 and "." in left and token[0].isalnum():
         plain = left.replace("_", "").replace("-", "").replace(".", "")
-        if plain.isalnum():  # host:port, IPv4:port
+        if plain.isalnum() and left[-1] != ".":  # host:port, IPv4:port
             return _replace_core(token, core)
     if token[0] == "/":
         path = _PATH.match(token)
@@ -178,15 +179,16 @@ def mask_token(token: str) -> str:
     if equals and value:
         key_core = key.lstrip(_EDGE)
         bare = key_core.replace("_", "").replace("-", "").replace(".", "")
-        value_core = value.rstrip(_EDGE)
+        stop = _VALUE_STOP.search(value)
+        end = len(value) if stop is None else stop.start()
         if (
-            bare.isalpha()
+            end
+            and bare.isalpha()
             and key_core.count(".") < 2
             and key_core not in _WORD_VARIABLES
-            and value_core
-            and _VALUE_STOP.search(value_core) is None
+            and not value[end:].strip(_VALUE_END)
         ):
-            return key + "=" + WILDCARD + value[len(value_core) :]
+            return key + "=" + WILDCARD + value[end:]
     return _VARIABLES.sub(WILDCARD, token)
 
 
@@ -213,7 +215,11 @@ def _compatible(a: str, b: str) -> bool:
 
 
 def _skeleton(tokens: Iterable[str]) -> tuple[str, ...]:
-    return tuple(t for t in tokens if _is_anchor(t))
+    """The constant words of ``tokens``, in order."""
+    search = _LETTER.search
+    return tuple(
+        [t for t in tokens if WILDCARD not in t or search(t.replace(WILDCARD, "")) is not None]
+    )
 
 
 def _template_id(pattern: str, taken: Mapping[str, object]) -> str:
