@@ -132,6 +132,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data.is_dir():
         print(f"error: Loghub-2k not found in {args.data} (use --data DIR)", file=sys.stderr)
         return 2
+    unknown = sorted(set(args.systems) - set(SYSTEMS))
+    if unknown:
+        print(
+            f"error: unknown system(s) {', '.join(unknown)}; pick from: {' '.join(SYSTEMS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.repeat < 1:
+        print("error: --repeat must be at least 1", file=sys.stderr)
+        return 2
+    for system in args.systems:
+        for suffix in ("", "_corrected"):
+            path = args.data / system / f"{system}_2k.log_structured{suffix}.csv"
+            if not path.is_file():
+                print(f"error: {path} is missing", file=sys.stderr)
+                return 2
     drain3 = None if args.no_drain3 else make_drain3()
     if drain3 is None and not args.no_drain3:
         print("note: drain3 is not installed, baseline columns are empty", file=sys.stderr)
@@ -153,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         best_ours = best_d3 = float("inf")
         ours: list[str] = []
         theirs: list[int] = []
-        for _ in range(max(1, args.repeat)):
+        for _ in range(args.repeat):
             ours, elapsed = timed(run_ours, messages)
             best_ours = min(best_ours, elapsed)
             if drain3 is not None:

@@ -10,6 +10,9 @@ from ._files import rotation_chain as rotation_chain
 from ._observer import Observer as Observer
 from ._system import SystemSnapshot as SystemSnapshot
 from ._system import take_snapshot as take_snapshot
+from ._templates import Template as Template
+from ._templates import TemplateMiner as TemplateMiner
+from ._templates import mask_token as mask_token
 
 __all__ = [
     "AccessRecord",
@@ -19,6 +22,9 @@ __all__ = [
     "Observer",
     "Severity",
     "SystemSnapshot",
+    "Template",
+    "TemplateMiner",
+    "mask_token",
     "parse_access_line",
     "rotation_chain",
     "take_snapshot",

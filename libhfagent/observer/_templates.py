@@ -4,50 +4,58 @@
 templates such as ``Failed password for <*> from <*> port <*> ssh2``. It is
 pure: it takes strings and returns values, and its whole state is a
 JSON-serialisable dictionary (:meth:`TemplateMiner.to_state`,
-:meth:`TemplateMiner.from_state`).
+:meth:`TemplateMiner.from_state`). One configuration serves every kind of log.
 
 How a message is mined:
 
-1. **Masking.** The message is split on whitespace and each token is masked:
-   the parts that are obviously variable become ``<*>`` (numbers, IPv4/IPv6
-   addresses with or without a port, ``host:port``, hexadecimal, UUIDs, MAC
-   addresses, dates and times, day, month and time-zone names, paths, URLs,
-   e-mail addresses, dotted names such as ``proxy.example.org`` or
-   ``org.apache.Foo``, booleans, the value of ``key=value``, and any run of
-   word characters holding a digit, such as ``blk_-1608``, ``12ms`` or
-   ``attempt_01``). Short names made of letters and one digit (``eth0``,
-   ``ssh2``, ``tty1``) are kept. A size or duration unit right after a
-   variable (``12 KB``, ``3 sec``) is a variable too. Token masks are cached.
-2. **Exact match.** The masked token sequence is looked up in a cache of
+1. **Masking** (:func:`mask_token`). The message is split on whitespace and
+   the obviously variable parts of each token become ``<*>``: numbers, IPv4
+   and IPv6 addresses with or without a port, ``host:port``, hexadecimal,
+   UUIDs, MAC and PCI addresses, dates, times, day, month and time-zone
+   names, paths (``/var/log``, ``a/b/c``, ``C:\\x``), URLs, e-mail
+   addresses, dotted names (``proxy.example.org``, ``org.apache.Foo``),
+   booleans, quoted words, the value of ``key=value``, and any run of word
+   characters holding a digit (``blk_-1608``, ``12ms``, ``attempt_01``).
+   Short names made of letters and one digit (``eth0``, ``ssh2``, ``IPv6``)
+   stay, and so does every other word. A size or duration unit right after a
+   variable (``12 KB``, ``3 sec``) is a variable too.
+2. **Exact match.** The masked token sequence is looked up among the
    sequences already seen; most messages stop here.
-3. **Same-shape match.** Otherwise the templates with the same number of
-   tokens and the same first token are compared position by position. A
-   template matches when every position where it holds a constant word holds
-   the same word in the message; positions where both hold partly masked
-   tokens (``rhost=<*>`` against ``<*>``) and a word right after ``user`` or
-   ``for`` (user, host and service names) may differ, as long as at most half
-   the positions differ. The closest template is chosen and the differing
-   positions become ``<*>``: the template *generalises*.
+3. **Same-shape match.** Otherwise the templates with as many tokens and the
+   same first token are compared position by position. A template matches
+   when each of its constant words is in the message at the same place,
+   except that two partly masked tokens (``rhost=<*>`` and ``<*>``, or
+   ``(<*>)`` and ``LOCAL(<*>)``, but not ``(uid=<*>)`` and
+   ``LOGIN(uid=<*>)``) and a word right after ``user`` or ``for`` (user,
+   host and service names) may differ, at no more than half the positions.
+   The closest template wins and its differing positions become ``<*>``: the
+   template *generalises*. A template of variables only and a message with a
+   word never match, and no template generalises into variables only.
 4. **Variable-length match.** Otherwise the template with the same sequence
-   of constant words (the *skeleton*: every token holding a letter outside a
-   masked part) is chosen, whatever the number of masked tokens between those
-   words (``(1.2 KB)`` or nothing, a list of addresses of any length); the
-   differing stretches become one ``<*>``.
-5. Otherwise the message starts a new template.
+   of constant words (the *skeleton*: the tokens that hold a letter outside
+   their masked parts) is chosen, whatever the masked tokens between those
+   words: ``(1.2 KB)`` or nothing, a list of any length. Each differing
+   stretch becomes one ``<*>``.
+5. Otherwise the message starts a new template. A word that differs is a
+   different event (``session opened`` and ``session closed``), until a word
+   proves variable: when the message differs at one and the same word from
+   three templates that agree everywhere else, the new template has ``<*>``
+   there, and it takes the next values of that word (the three earlier
+   templates keep theirs).
 
-Ids are content-derived and stable: a template's id is a hash of the masked
-pattern of the message that created it, so two miners fed the same first
-message of an event agree on its id, and the id never changes afterwards,
-even when the pattern generalises. The same message gets the same id after
-:meth:`~TemplateMiner.to_state` / :meth:`~TemplateMiner.from_state`.
+Ids are content-derived: a template's id is a hash of the masked message that
+created it, so two miners fed the same first message of an event agree on its
+id. The id never changes afterwards, even when the pattern generalises, and a
+message gets the same id after :meth:`~TemplateMiner.to_state` /
+:meth:`~TemplateMiner.from_state` as before.
 
 Memory is bounded: at most ``max_templates`` templates (when a new one would
 exceed the cap, the rarest tenth, lowest count first and oldest first among
-equals, is dropped; a dropped template that comes back is new again), and the
-token and sequence caches are cleared when they reach their own caps. One
-message counts at most :data:`MAX_TOKENS` tokens (the rest becomes one
-``<*>``) and a token longer than :data:`MAX_TOKEN_LENGTH` characters is a
-variable.
+equals, is dropped; a dropped template that comes back is new again), the
+token and sequence caches are emptied when they reach their caps (32,768 and
+16,384 entries), one message counts at most :data:`MAX_TOKENS` tokens (the
+rest becomes one ``<*>``) and a token longer than :data:`MAX_TOKEN_LENGTH`
+characters is a variable.
 """
 
 from __future__ import annotations
@@ -62,7 +70,7 @@ import attrs
 
 from .._errors import InvalidInputError
 
-__all__ = ["MAX_TOKENS", "MAX_TOKEN_LENGTH", "WILDCARD", "Template", "TemplateMiner"]
+__all__ = ["MAX_TOKENS", "MAX_TOKEN_LENGTH", "WILDCARD", "Template", "TemplateMiner", "mask_token"]
 
 WILDCARD = "<*>"
 """The mark of a variable in a template pattern."""
@@ -134,11 +142,20 @@ _UNITS = frozenset(
 _NAME_INTRO = frozenset(("user", "User", "USER", "for"))
 _LETTER = re.compile(r"[^\W\d_]")
 _NON_LETTERS = re.compile(r"[\W\d_]+")
-_SIMILARITY = 0.5
+_SIMILARITY = 0.5  # at most this share of a message's tokens may differ from its template
+_FAMILY = 4  # a word that takes this many values (templates) becomes a variable
 
 
 def mask_token(token: str) -> str:
-    """Return ``token`` with its variable parts replaced by ``<*>``."""
+    """Return ``token`` with its variable parts replaced by ``<*>``.
+
+    Args:
+        token: One whitespace-free token of a log message.
+
+    Returns:
+        The masked token: ``"10.0.0.1:22"`` gives ``"<*>"``, ``"(uid=0)"``
+        gives ``"(uid=<*>)"``, ``"Failed"`` stays ``"Failed"``.
+    """
     if token.isdigit() or len(token) > MAX_TOKEN_LENGTH:
         return WILDCARD
     if token[0] in _QUOTE_START:
@@ -210,6 +227,11 @@ def _letters(token: str) -> str:
 
 
 def _compatible(a: str, b: str) -> bool:
+    """Whether two partly masked tokens may hold the same variable.
+
+    They may when their letters agree or one has none: ``<*>,`` and
+    ``LOCAL(<*>),``, but not ``(uid=<*>)`` and ``LOGIN(uid=<*>)``.
+    """
     la, lb = _letters(a), _letters(b)
     return la == lb or not la or not lb
 
@@ -222,7 +244,13 @@ def _skeleton(tokens: Iterable[str]) -> tuple[str, ...]:
     )
 
 
+def _keeps_a_word(cluster: _Cluster, tokens: tuple[str, ...]) -> bool:
+    """Whether generalising ``cluster`` to ``tokens`` would keep a constant word."""
+    return any(a == b and _is_anchor(a) for a, b in zip(cluster.tokens, tokens, strict=True))
+
+
 def _template_id(pattern: str, taken: Mapping[str, object]) -> str:
+    """The id of a new template first seen as ``pattern``, not one of ``taken``."""
     digest = hashlib.blake2b(pattern.encode("utf-8", "surrogatepass"), digest_size=8)
     tid = digest.hexdigest()
     while tid in taken:  # a collision of 64-bit hashes: derive the next one deterministically
@@ -248,8 +276,10 @@ class Template:
 
     @property
     def is_new(self) -> bool:
-        """True when the template has seen exactly one message: the add that returned it
-        created it."""
+        """Whether the template has counted one message: the add that returned it started it.
+
+        A template dropped by the memory cap is new again when it comes back.
+        """
         return self.count == 1
 
     @property
@@ -261,7 +291,7 @@ class Template:
 class _Cluster:
     """A template's mutable state inside the miner."""
 
-    __slots__ = ("count", "id", "order", "pattern", "tokens")
+    __slots__ = ("anchored", "count", "id", "order", "pattern", "tokens")
 
     def __init__(self, tid: str, tokens: list[str], count: int, order: int) -> None:
         self.id = tid
@@ -269,9 +299,15 @@ class _Cluster:
         self.pattern = " ".join(tokens)
         self.count = count
         self.order = order
+        self.anchored = False  # whether the skeleton has a word; set when indexed
 
 
 def _bucket_key(tokens: tuple[str, ...] | list[str]) -> tuple[int, str | None]:
+    """The templates a message may match: as many tokens, the same first word.
+
+    A first token holding a variable puts the message with every other one
+    whose first token holds a variable (they may still match).
+    """
     first = tokens[0] if tokens else None
     return len(tokens), (None if first is None or WILDCARD in first else first)
 
@@ -331,7 +367,7 @@ class TemplateMiner:
         """
         get = self._token_cache.get
         miss = self._mask_miss
-        key = tuple([get(t) or miss(t) for t in message.split()])
+        key = tuple([get(t) or miss(t) for t in message.split(None, MAX_TOKENS)])
         cluster = self._sequences.get(key)
         if cluster is None:
             cluster = self._learn(key)
@@ -341,12 +377,17 @@ class TemplateMiner:
     def match(self, message: str) -> Template | None:
         """Return the template ``message`` belongs to, without learning from it.
 
+        Args:
+            message: One log message, as for :meth:`add`.
+
         Returns:
             The template, or None when ``message`` would start a new one.
         """
         get = self._token_cache.get
         miss = self._mask_miss
-        tokens = self._normalise(tuple([get(t) or miss(t) for t in message.split()]))
+        tokens = self._normalise(
+            tuple([get(t) or miss(t) for t in message.split(None, MAX_TOKENS)])
+        )
         cluster = self._sequences.get(tokens)
         if cluster is None:
             found = self._search(tokens)
@@ -467,6 +508,9 @@ class TemplateMiner:
                 if cluster is not None:
                     self._align(cluster, tokens)
                 else:
+                    position = self._family(tokens)
+                    if position is not None:
+                        tokens = (*tokens[:position], WILDCARD, *tokens[position + 1 :])
                     cluster = self._create(tokens)
         sequences = self._sequences
         if len(sequences) >= _SEQUENCE_CACHE_SIZE:
@@ -481,15 +525,23 @@ class TemplateMiner:
         if not bucket:
             return None
         limit = _SIMILARITY * len(tokens)
+        # A template of variables only and a message with words never match, and a
+        # template never generalises into variables only: so a message matches the
+        # same template again after a reload.
+        anchored = bool(_skeleton(tokens))
         best: _Cluster | None = None
         best_key = (0, 0, 0)
         for cluster in bucket:
-            soft = same = 0
+            if cluster.anchored is not anchored:
+                continue
+            soft = same = kept = 0
             prev = ""
             for a, b in zip(cluster.tokens, tokens, strict=True):
                 if a == b:
                     if a != WILDCARD:
                         same += 1
+                        if WILDCARD not in a:
+                            kept = 1
                 elif a != WILDCARD:
                     if prev in _NAME_INTRO or (
                         WILDCARD in a and WILDCARD in b and _compatible(a, b)
@@ -499,13 +551,44 @@ class TemplateMiner:
                         break
                 prev = b
             else:
-                if soft <= limit:
+                if soft <= limit and (kept or not anchored or _keeps_a_word(cluster, tokens)):
                     rank = (soft, -same, cluster.order)
                     if best is None or rank < best_key:
                         best, best_key = cluster, rank
         if best is None:
             return None
         return best, best_key[0] > 0
+
+    def _family(self, tokens: tuple[str, ...]) -> int | None:
+        """Where a new template for ``tokens`` should have ``<*>`` instead of a word.
+
+        That is the position where ``tokens`` differs, word against word, from
+        :data:`_FAMILY` - 1 templates that agree with it everywhere else; None
+        when there is no such position.
+        """
+        bucket = self._buckets.get(_bucket_key(tokens))
+        if not bucket or len(bucket) < _FAMILY - 1:
+            return None
+        counts: dict[int, int] = {}
+        for cluster in bucket:
+            position = -1
+            for i, (a, b) in enumerate(zip(cluster.tokens, tokens, strict=True)):
+                if a in (b, WILDCARD):
+                    continue
+                if WILDCARD in a and WILDCARD in b and _compatible(a, b):
+                    continue
+                if position >= 0 or WILDCARD in a or WILDCARD in b:
+                    break  # a second difference, or not a word against a word
+                position = i
+            else:
+                if position > 0:
+                    counts[position] = counts.get(position, 0) + 1
+        for position, count in counts.items():
+            if count >= _FAMILY - 1 and _skeleton(
+                (*tokens[:position], WILDCARD, *tokens[position + 1 :])
+            ):
+                return position
+        return None
 
     def _generalise(self, cluster: _Cluster, tokens: tuple[str, ...]) -> None:
         new = [a if a == b else WILDCARD for a, b in zip(cluster.tokens, tokens, strict=True)]
@@ -571,6 +654,7 @@ class TemplateMiner:
     def _index(self, cluster: _Cluster) -> None:
         self._buckets.setdefault(_bucket_key(cluster.tokens), []).append(cluster)
         skeleton = _skeleton(cluster.tokens)
+        cluster.anchored = bool(skeleton)
         if skeleton:
             clusters = self._skeletons.setdefault(skeleton, [])
             bisect.insort(clusters, cluster, key=lambda c: c.order)
