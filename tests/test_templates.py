@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from libhfagent import InvalidInputError
-
 from libhfagent.observer import Template, TemplateMiner, mask_token
 from libhfagent.observer._templates import MAX_TOKENS, WILDCARD
 
