@@ -281,16 +281,7 @@ class _Parser:
             start = self.pos
             result[key] = self._value(member, depth + 1)
             self.spans[member] = _Span(key_start, start, self.pos, self.line(key_start))
-            self._skip()
-            char = self._peek()
-            if char == ",":
-                self.pos += 1
-                self._skip()
-                char = self._peek()
-            elif char != "}":
-                raise self._unexpected(opened, "object", "',' or '}' after an object member")
-            if char == "}":
-                self.pos += 1
+            if self._closed(opened, "object", "}", "',' or '}' after an object member"):
                 return result
 
     def _array(self, path: KeyPath, depth: int) -> list[object]:
@@ -309,17 +300,26 @@ class _Parser:
                 raise self._unexpected(opened, "list", "a value")
             result.append(self._value(element, depth + 1))
             self.spans[element] = _Span(start, start, self.pos, self.line(start))
+            if self._closed(opened, "list", "]", "',' or ']' after a list element"):
+                return result
+
+    def _closed(self, opened: int, kind: str, close: str, expected: str) -> bool:
+        """Step over what follows a member or an element; true at the closing bracket.
+
+        A comma before the bracket (a trailing comma) is accepted.
+        """
+        self._skip()
+        char = self._peek()
+        if char == ",":
+            self.pos += 1
             self._skip()
             char = self._peek()
-            if char == ",":
-                self.pos += 1
-                self._skip()
-                char = self._peek()
-            elif char != "]":
-                raise self._unexpected(opened, "list", "',' or ']' after a list element")
-            if char == "]":
-                self.pos += 1
-                return result
+        elif char != close:
+            raise self._unexpected(opened, kind, expected)
+        if char == close:
+            self.pos += 1
+            return True
+        return False
 
     def _unexpected(self, opened: int, kind: str, expected: str) -> ConfigError:
         if self.pos >= len(self.text):
