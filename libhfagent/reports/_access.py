@@ -117,7 +117,7 @@ def summarize_access(
     by_status: Counter[int] = Counter()
     paths: Counter[str] = Counter()
     clients: Counter[str] = Counter()
-    hours: Counter[int] = Counter()
+    hours: Counter[dt.datetime] = Counter()
     total = matched = 0
     first: dt.datetime | None = None
     last: dt.datetime | None = None
@@ -138,15 +138,13 @@ def summarize_access(
         matched += 1
         paths[rec.path] += 1
         clients[rec.client] += 1
-        hours[int(when.timestamp()) // 3600] += 1
+        hours[when.astimezone(tz).replace(minute=0, second=0, microsecond=0)] += 1
         if first is None or when < first:
             first = when
         if last is None or when > last:
             last = when
-    by_hour = tuple(
-        (dt.datetime.fromtimestamp(h * 3600, tz).isoformat(timespec="minutes"), n)
-        for h, n in sorted(hours.items())
-    )
+    # Hours of the local clock (a zone may be ahead of UTC by 5 h 45 min).
+    by_hour = tuple((h.isoformat(timespec="minutes"), n) for h, n in sorted(hours.items()))
     return AccessSummary(
         source=source,
         files=tuple(counts.files),
