@@ -84,11 +84,17 @@ class ProfileResult:
     tp: int
     fp: int
     fn: int
+    detected: int = 0
 
     @property
     def normalized(self) -> float:
-        """The NAB score: 100 for perfect, 0 for the null detector."""
-        return 100.0 * (self.raw - self.null) / (self.perfect - self.null)
+        """The NAB score against this sweep's own no-detection row (see :func:`normalize`)."""
+        return normalize(self.raw, self.null, self.perfect)
+
+
+def normalize(raw: float, null: float, perfect: float) -> float:
+    """``Runner.normalize``: 100 for the perfect detector, 0 for the null detector."""
+    return 100.0 * (raw - null) / (perfect - null)
 
 
 def load_corpus(data_dir: Path) -> list[DataFile]:
@@ -144,8 +150,9 @@ def load_profiles(data_dir: Path) -> dict[str, CostMatrix]:
     with open(data_dir / "config" / "profiles.json", encoding="utf-8") as f:
         raw = json.load(f)
     return {
-        name: CostMatrix(m["CostMatrix"]["tpWeight"], m["CostMatrix"]["fpWeight"],
-                         m["CostMatrix"]["fnWeight"])
+        name: CostMatrix(
+            m["CostMatrix"]["tpWeight"], m["CostMatrix"]["fpWeight"], m["CostMatrix"]["fnWeight"]
+        )
         for name, m in raw.items()
     }
 
@@ -223,30 +230,31 @@ def best_threshold(points: list[SweepPoint], cost: CostMatrix, num_windows: int)
     ordered = sorted(points, key=lambda p: p.score, reverse=True)
     window_parts: dict[int, float] = {p.window: -cost.fn for p in ordered if p.window >= 0}
     null = -cost.fn * len(window_parts)
-    total = null  # sum of window parts + fp part
-    fp_part = 0.0
-    tp = fp = 0
+    total = null  # sum of the window parts and of the false positives' sweep scores
+    tp = fp = detected = 0
     fn = sum(1 for p in ordered if p.window >= 0)
-    best = ProfileResult(1.1, null, null, cost.tp * num_windows, tp, fp, fn)
+    perfect = cost.tp * num_windows
+    best = ProfileResult(1.1, null, null, perfect, tp, fp, fn, detected)
     cur_threshold = 1.1
     for p in ordered:
         if p.score != cur_threshold:
             if total > best.raw:
-                best = ProfileResult(cur_threshold, total, null, best.perfect, tp, fp, fn)
+                best = ProfileResult(cur_threshold, total, null, perfect, tp, fp, fn, detected)
             cur_threshold = p.score
         if p.window >= 0:
             tp += 1
             fn -= 1
             old = window_parts[p.window]
             if p.sweep > old:
+                if old == -cost.fn:
+                    detected += 1
                 window_parts[p.window] = p.sweep
                 total += p.sweep - old
         else:
             fp += 1
-            fp_part += p.sweep
             total += p.sweep
     if total > best.raw:
-        best = ProfileResult(cur_threshold, total, null, best.perfect, tp, fp, fn)
+        best = ProfileResult(cur_threshold, total, null, perfect, tp, fp, fn, detected)
     return best
 
 

@@ -65,7 +65,7 @@ def test_state_survives_a_restart() -> None:
             second.observe(metric("memory_usage", i, v)),
         )
         assert (a is None) == (b is None)
-    assert first.to_state() == second.to_state()
+    assert json.dumps(first.to_state()) == json.dumps(second.to_state())
 
 
 @pytest.mark.parametrize(
