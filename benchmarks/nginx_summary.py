@@ -84,12 +84,23 @@ TOP = 10
 
 # Rotation boundaries, in seconds before "now": a file holds the lines newer
 # than its boundary and older than the previous one.
-ROTATION = (("access.log", 16 * 3600), ("access.log.1", 20 * 3600),
-            ("access.log.2.gz", 34 * 3600), ("access.log.3.gz", SPAN + 1))
+ROTATION = (
+    ("access.log", 16 * 3600),
+    ("access.log.1", 20 * 3600),
+    ("access.log.2.gz", 34 * 3600),
+    ("access.log.3.gz", SPAN + 1),
+)
 
 STATUSES = (  # (status, share): ~85 % 200, 5 % 404, 3 % 301/304, 2 % 5xx, 5 % 403/400
-    (200, 0.85), (404, 0.05), (301, 0.01), (304, 0.02),
-    (500, 0.008), (502, 0.008), (503, 0.004), (403, 0.03), (400, 0.02),
+    (200, 0.85),
+    (404, 0.05),
+    (301, 0.01),
+    (304, 0.02),
+    (500, 0.008),
+    (502, 0.008),
+    (503, 0.004),
+    (403, 0.03),
+    (400, 0.02),
 )
 
 USER_AGENTS = (
@@ -118,14 +129,36 @@ USER_AGENTS = (
 UA_WEIGHTS = (30, 14, 10, 12, 10, 3, 4, 5, 3, 2, 1, 2, 2, 1, 0.5, 0.5)
 
 PROBES = (  # what scanners ask for, on any public server
-    "/wp-login.php", "/.env", "/.git/config", "/xmlrpc.php", "/wp-admin/setup-config.php",
-    "/phpmyadmin/index.php", "/pma/index.php", "/admin/config.php", "/config.json",
-    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", "/.aws/credentials",
-    "/wp-content/plugins/wp-file-manager/readme.txt", "/actuator/health", "/cgi-bin/luci",
-    "/boaform/admin/formLogin", "/owa/auth/logon.aspx", "/solr/admin/info/system",
-    "/.DS_Store", "/server-status", "/backup.zip", "/db.sql", "/wp-includes/wlwmanifest.xml",
-    "/apple-touch-icon.png", "/apple-touch-icon-precomposed.png", "/ads.txt",
-    "/.well-known/security.txt", "/HNAP1/", "/geoserver/web/", "/console/", "/login.action",
+    "/wp-login.php",
+    "/.env",
+    "/.git/config",
+    "/xmlrpc.php",
+    "/wp-admin/setup-config.php",
+    "/phpmyadmin/index.php",
+    "/pma/index.php",
+    "/admin/config.php",
+    "/config.json",
+    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+    "/.aws/credentials",
+    "/wp-content/plugins/wp-file-manager/readme.txt",
+    "/actuator/health",
+    "/cgi-bin/luci",
+    "/boaform/admin/formLogin",
+    "/owa/auth/logon.aspx",
+    "/solr/admin/info/system",
+    "/.DS_Store",
+    "/server-status",
+    "/backup.zip",
+    "/db.sql",
+    "/wp-includes/wlwmanifest.xml",
+    "/apple-touch-icon.png",
+    "/apple-touch-icon-precomposed.png",
+    "/ads.txt",
+    "/.well-known/security.txt",
+    "/HNAP1/",
+    "/geoserver/web/",
+    "/console/",
+    "/login.action",
 )
 GARBAGE_REQUESTS = (  # what nginx logs for a TLS handshake or junk on a plain-HTTP port
     "\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xFC\\x03\\x03",
@@ -133,13 +166,18 @@ GARBAGE_REQUESTS = (  # what nginx logs for a TLS handshake or junk on a plain-H
     "-",
     "SSH-2.0-Go",
 )
-REFERERS = ("https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/",
-            "https://t.co/x2kfL0p", "https://www.facebook.com/")
+REFERERS = (
+    "https://www.google.com/",
+    "https://www.bing.com/",
+    "https://duckduckgo.com/",
+    "https://t.co/x2kfL0p",
+    "https://www.facebook.com/",
+)
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _zipf_cum(n: int, s: float) -> list[float]:
-    return list(itertools.accumulate(1.0 / (k ** s) for k in range(1, n + 1)))
+    return list(itertools.accumulate(1.0 / (k**s) for k in range(1, n + 1)))
 
 
 @dataclass
@@ -156,12 +194,45 @@ class Site:
 
     @classmethod
     def build(cls, rng: random.Random) -> Site:
-        words = ("nginx", "linux", "backup", "debian", "rsync", "cron", "systemd", "logs",
-                 "disk", "ssh", "docker", "python", "postgres", "tls", "dns", "firewall",
-                 "raid", "kernel", "memoire", "securite", "performance", "guide", "astuce")
-        pages = ["/", "/index.html", "/favicon.ico", "/robots.txt", "/sitemap.xml",
-                 "/static/css/main.4f2a9c.css", "/static/js/app.81be02.js", "/about",
-                 "/contact", "/blog/", "/products/", "/search"]
+        words = (
+            "nginx",
+            "linux",
+            "backup",
+            "debian",
+            "rsync",
+            "cron",
+            "systemd",
+            "logs",
+            "disk",
+            "ssh",
+            "docker",
+            "python",
+            "postgres",
+            "tls",
+            "dns",
+            "firewall",
+            "raid",
+            "kernel",
+            "memoire",
+            "securite",
+            "performance",
+            "guide",
+            "astuce",
+        )
+        pages = [
+            "/",
+            "/index.html",
+            "/favicon.ico",
+            "/robots.txt",
+            "/sitemap.xml",
+            "/static/css/main.4f2a9c.css",
+            "/static/js/app.81be02.js",
+            "/about",
+            "/contact",
+            "/blog/",
+            "/products/",
+            "/search",
+        ]
         seen = set(pages)
 
         def add(path: str, into: list[str]) -> None:
@@ -183,8 +254,14 @@ class Site:
             else:
                 add(f"/static/js/chunk.{rng.getrandbits(32):08x}.js", pages)
         rng.shuffle(pages)  # the popular ones are not always the first kinds
-        pages.sort(key=lambda p: 0 if p in ("/", "/favicon.ico", "/static/css/main.4f2a9c.css",
-                                            "/static/js/app.81be02.js") else 1)
+        pages.sort(
+            key=lambda p: (
+                0
+                if p
+                in ("/", "/favicon.ico", "/static/css/main.4f2a9c.css", "/static/js/app.81be02.js")
+                else 1
+            )
+        )
         # 404s: scanner probes first (the most frequent), then stale links.
         missing = list(PROBES)
         while len(missing) < 600:
@@ -198,23 +275,44 @@ class Site:
                 add(f"/images/old/{rng.choice(words)}-{rng.randint(1, 99)}.png", missing)
             else:
                 add(f"/{rng.choice(words)}.php", missing)
-        head = missing[:len(PROBES)]
+        head = missing[: len(PROBES)]
         rng.shuffle(head)
-        missing[:len(PROBES)] = head
+        missing[: len(PROBES)] = head
         clients: list[str] = []
         cseen: set[str] = set()
         while len(clients) < 400:
-            net = rng.choice(((82, 64), (90, 12), (176, 31), (2, 13), (86, 242), (109, 190),
-                              (37, 165), (78, 192), (91, 160), (185, 220)))
+            net = rng.choice(
+                (
+                    (82, 64),
+                    (90, 12),
+                    (176, 31),
+                    (2, 13),
+                    (86, 242),
+                    (109, 190),
+                    (37, 165),
+                    (78, 192),
+                    (91, 160),
+                    (185, 220),
+                )
+            )
             ip = f"{net[0]}.{net[1]}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
             if ip not in cseen:
                 cseen.add(ip)
                 clients.append(ip)
-        scanners = [f"{a}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-                    for a in (45, 193, 162, 194, 206, 20, 141, 104)]
+        scanners = [
+            f"{a}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            for a in (45, 193, 162, 194, 206, 20, 141, 104)
+        ]
         scanners = [ip for ip in scanners if ip not in cseen]
-        return cls(pages, _zipf_cum(len(pages), 1.1), missing, _zipf_cum(len(missing), 1.0),
-                   clients, _zipf_cum(len(clients), 0.9), scanners)
+        return cls(
+            pages,
+            _zipf_cum(len(pages), 1.1),
+            missing,
+            _zipf_cum(len(missing), 1.0),
+            clients,
+            _zipf_cum(len(clients), 0.9),
+            scanners,
+        )
 
 
 @dataclass
@@ -306,8 +404,10 @@ def generate(directory: Path, n: int, seed: int) -> Expected:
             t = times[i]
             if t != last_sec:
                 lt = time.gmtime(t + UTC_OFFSET)
-                stamp = (f"{lt.tm_mday:02d}/{MONTHS[lt.tm_mon - 1]}/{lt.tm_year}:"
-                         f"{lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d} {offset}")
+                stamp = (
+                    f"{lt.tm_mday:02d}/{MONTHS[lt.tm_mon - 1]}/{lt.tm_year}:"
+                    f"{lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d} {offset}"
+                )
                 last_sec = t
             status = statuses[i]
             client = clients[client_idx[i]]
@@ -365,13 +465,14 @@ def generate(directory: Path, n: int, seed: int) -> Expected:
                 elif path.startswith("/products/") and rand() < 0.1:
                     query = "?ref=home&utm_source=newsletter"
                 if rand() < 0.25:
-                    referer = REFERERS[i % len(REFERERS)] if rand() < 0.5 else "https://www.example.fr/"
+                    referer = (
+                        REFERERS[i % len(REFERERS)] if rand() < 0.5 else "https://www.example.fr/"
+                    )
                 if path.startswith("/api/") and rand() < 0.1:
                     user = "api"
             if request is None:
                 request = f"{method} {path}{query} {proto}"
-            line = (f'{client} - {user} [{stamp}] "{request}" {status} {size} '
-                    f'"{referer}" "{ua}"\n')
+            line = f'{client} - {user} [{stamp}] "{request}" {status} {size} "{referer}" "{ua}"\n'
             name = next(nm for nm, bound in bounds if t >= bound)
             handles[name].write(line)
             expected.files[name] += 1
@@ -427,8 +528,11 @@ def run_child(argv: Sequence[str], *, cwd: Path | None = None) -> Child:
     map's high-water mark across ``exec``.  Without GNU time, ``os.wait4`` is
     used and the figure is an upper bound.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-            tempfile.NamedTemporaryFile("r", prefix="rss-") as rss:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r", prefix="rss-") as rss,
+    ):
         command = [GNU_TIME, "-f", "%M", "-o", rss.name, *argv] if GNU_TIME else list(argv)
         t0 = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd)
@@ -519,8 +623,10 @@ def check_report(report: dict[str, Any], expected: Expected, what: str) -> None:
 
         start = dt.datetime.fromisoformat(since).timestamp()
         if start >= expected.cut + QUIET:
-            raise SystemExit(f"{what}: the run started more than {QUIET // 60} min after the log "
-                             "was generated; the window has moved past the quiet spell, rerun")
+            raise SystemExit(
+                f"{what}: the run started more than {QUIET // 60} min after the log "
+                "was generated; the window has moved past the quiet spell, rerun"
+            )
     want = {
         "total": expected.total,
         "matched": expected.matched,
@@ -548,19 +654,24 @@ def fmt_int(n: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--lines", type=int, default=1_000_000,
-                        help="lines to generate (1,000,000)")
+    parser.add_argument(
+        "--lines", type=int, default=1_000_000, help="lines to generate (1,000,000)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each kind (3)")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep the files")
     parser.add_argument("--seed", type=int, default=20240624, help="generator seed")
-    parser.add_argument("--profile", action="store_true",
-                        help="also run the library call once under cProfile")
+    parser.add_argument(
+        "--profile", action="store_true", help="also run the library call once under cProfile"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         kind, *rest = args.child
-        {"library": lambda: _child_library(rest[0]), "profile": lambda: _child_profile(rest[0]),
-         "loop": lambda: _child_loop(rest)}[kind]()
+        {
+            "library": lambda: _child_library(rest[0]),
+            "profile": lambda: _child_profile(rest[0]),
+            "loop": lambda: _child_loop(rest),
+        }[kind]()
         return 0
     if args.lines < 1000 or args.repeat < 1:
         parser.error("--lines must be at least 1000 and --repeat at least 1")
@@ -584,10 +695,17 @@ def bench(work: Path, args: argparse.Namespace) -> int:
     gen_seconds = time.perf_counter() - t0
 
     conf = work / "hf-agent.json"
-    conf.write_text(json.dumps({
-        "agent": {"timezone": "UTC", "state_dir": str(state)},
-        "modules": {"monitoring": {"sources": {"nginx": [str(logs / "access.log")]}}},
-    }, indent=2) + "\n", encoding="utf-8")
+    conf.write_text(
+        json.dumps(
+            {
+                "agent": {"timezone": "UTC", "state_dir": str(state)},
+                "modules": {"monitoring": {"sources": {"nginx": [str(logs / "access.log")]}}},
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     hf_agent = str(VENV_BIN / "hf-agent")
     if not os.path.exists(hf_agent):
         hf_agent = shutil.which("hf-agent") or hf_agent
@@ -605,9 +723,11 @@ def bench(work: Path, args: argparse.Namespace) -> int:
         print(f"  {name:<16} {fmt_int(expected.files[name]):>10} lines {size / 1e6:8.1f} MB{note}")
     print(f"  lines generated         {fmt_int(expected.lines):>10}")
     print(f"  lines in the 24-h window {fmt_int(expected.total):>9}")
-    print(f"  404s in the window      {fmt_int(expected.matched):>10}   "
-          f"(404s in all files: {fmt_int(expected.all_404)})")
-    print(f"request: hf-agent ask --json \"{REQUEST}\"")
+    print(
+        f"  404s in the window      {fmt_int(expected.matched):>10}   "
+        f"(404s in all files: {fmt_int(expected.all_404)})"
+    )
+    print(f'request: hf-agent ask --json "{REQUEST}"')
     print()
 
     agent = Series("hf-agent ask (CLI, end to end)", expected.read_by_agent)
@@ -635,16 +755,19 @@ def bench(work: Path, args: argparse.Namespace) -> int:
 
             child = run_child(["bash", "-c", awk_cmd], cwd=logs)
             if int(child.stdout.strip()) != expected.all_404:
-                raise Mismatch(f"awk counted {child.stdout.strip()} 404s, "
-                               f"expected {expected.all_404}")
+                raise Mismatch(
+                    f"awk counted {child.stdout.strip()} 404s, expected {expected.all_404}"
+                )
             awk.seconds.append(child.seconds)
             awk.rss_mb.append(child.max_rss_mb)
 
             child = run_child([py, me, "--child", "loop", *(str(logs / f) for f in all_files)])
             result = json.loads(child.stdout)
             if (result["count"], result["lines"]) != (expected.all_404, expected.lines):
-                raise Mismatch(f"Python loop counted {result}, expected {expected.all_404} "
-                               f"404s in {expected.lines} lines")
+                raise Mismatch(
+                    f"Python loop counted {result}, expected {expected.all_404} "
+                    f"404s in {expected.lines} lines"
+                )
             loop.seconds.append(result["seconds"])
             loop.rss_mb.append(child.max_rss_mb)
     except Mismatch as exc:
@@ -654,41 +777,64 @@ def bench(work: Path, args: argparse.Namespace) -> int:
 
     rows = (agent, library, awk, loop)
     label = f"run (best/median of {args.repeat})"
-    head = (f"{label:<32} {'lines read':>10} {'best s':>7} {'median s':>8} {'lines/s':>10} "
-            f"{'peak RSS MB':>11} {'vs awk':>7} {'vs py loop':>10}")
+    head = (
+        f"{label:<32} {'lines read':>10} {'best s':>7} {'median s':>8} {'lines/s':>10} "
+        f"{'peak RSS MB':>11} {'vs awk':>7} {'vs py loop':>10}"
+    )
     print(head)
     print("-" * len(head))
     for s in rows:
-        print(f"{s.label:<32} {fmt_int(s.lines_read):>10} {s.best:7.3f} {s.median:8.3f} "
-              f"{fmt_int(s.lines_read / s.best):>10} {max(s.rss_mb):11.1f} "
-              f"{s.best / awk.best:6.2f}× {s.best / loop.best:9.2f}×")
+        print(
+            f"{s.label:<32} {fmt_int(s.lines_read):>10} {s.best:7.3f} {s.median:8.3f} "
+            f"{fmt_int(s.lines_read / s.best):>10} {max(s.rss_mb):11.1f} "
+            f"{s.best / awk.best:6.2f}× {s.best / loop.best:9.2f}×"
+        )
     print("-" * len(head))
-    print(f"agent / awk = {agent.best / awk.best:.2f}×   agent / Python loop = "
-          f"{agent.best / loop.best:.2f}×   (library call: {library.best / awk.best:.2f}× and "
-          f"{library.best / loop.best:.2f}×; best times)")
+    print(
+        f"agent / awk = {agent.best / awk.best:.2f}×   agent / Python loop = "
+        f"{agent.best / loop.best:.2f}×   (library call: {library.best / awk.best:.2f}× and "
+        f"{library.best / loop.best:.2f}×; best times)"
+    )
     per_line = (agent.best / agent.lines_read) / (loop.best / loop.lines_read)
-    print(f"per line read: agent {agent.best / agent.lines_read * 1e6:.2f} µs, library "
-          f"{library.best / library.lines_read * 1e6:.2f} µs, Python loop "
-          f"{loop.best / loop.lines_read * 1e6:.2f} µs, "
-          f"awk {awk.best / awk.lines_read * 1e6:.2f} µs "
-          f"(agent / loop per line = {per_line:.2f}×)")
-    print("counts exact: yes  (total, matched, by_status, top_paths, top_clients, lines read, "
-          "access.log.3.gz skipped; awk and loop 404 counts)")
+    print(
+        f"per line read: agent {agent.best / agent.lines_read * 1e6:.2f} µs, library "
+        f"{library.best / library.lines_read * 1e6:.2f} µs, Python loop "
+        f"{loop.best / loop.lines_read * 1e6:.2f} µs, "
+        f"awk {awk.best / awk.lines_read * 1e6:.2f} µs "
+        f"(agent / loop per line = {per_line:.2f}×)"
+    )
+    print(
+        "counts exact: yes  (total, matched, by_status, top_paths, top_clients, lines read, "
+        "access.log.3.gz skipped; awk and loop 404 counts)"
+    )
     print()
     print("Notes:")
-    print("  * the awk one-liner and the Python loop read all four files and do NOT filter by "
-          "time: they count")
-    print(f"    the {fmt_int(expected.all_404)} 404s of the whole 48 h, not the "
-          f"{fmt_int(expected.matched)} of the last 24 h; the agent reads only the three files "
-          "the window reaches.")
-    print("  * CLI times include interpreter start-up and imports; library and loop times are "
-          "taken inside a fresh")
-    print(f"    interpreter (imports excluded); awk times include bash start-up and the pipeline "
-          f"runs on {os.cpu_count()} CPU(s).")
-    how = ("GNU /usr/bin/time -f %M" if GNU_TIME else
-           "os.wait4 (no GNU time: includes this script's RSS at fork, an upper bound)")
-    print(f"  * peak RSS: ru_maxrss of each child from {how}; the whole process (the library "
-          f"child weighed {max(rss_import):.1f} MB")
+    print(
+        "  * the awk one-liner and the Python loop read all four files and do NOT filter by "
+        "time: they count"
+    )
+    print(
+        f"    the {fmt_int(expected.all_404)} 404s of the whole 48 h, not the "
+        f"{fmt_int(expected.matched)} of the last 24 h; the agent reads only the three files "
+        "the window reaches."
+    )
+    print(
+        "  * CLI times include interpreter start-up and imports; library and loop times are "
+        "taken inside a fresh"
+    )
+    print(
+        f"    interpreter (imports excluded); awk times include bash start-up and the pipeline "
+        f"runs on {os.cpu_count()} CPU(s)."
+    )
+    how = (
+        "GNU /usr/bin/time -f %M"
+        if GNU_TIME
+        else "os.wait4 (no GNU time: includes this script's RSS at fork, an upper bound)"
+    )
+    print(
+        f"  * peak RSS: ru_maxrss of each child from {how}; the whole process (the library "
+        f"child weighed {max(rss_import):.1f} MB"
+    )
     print("    after imports, before the call); for the pipeline, its largest process.")
 
     if args.profile:

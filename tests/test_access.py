@@ -182,7 +182,10 @@ def test_hours_follow_the_local_clock() -> None:
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     lines = [line("10.0.0.1", now - dt.timedelta(minutes=m), "/a", 404) for m in (10, 50, 60)]
     s = summarize_access(
-        (parse_access_line(x) for x in lines), source="nginx", end=now, status=404,
+        (parse_access_line(x) for x in lines),
+        source="nginx",
+        end=now,
+        status=404,
         tz=ZoneInfo("Asia/Kathmandu"),  # UTC+5:45: one UTC hour, 11:00-11:50, is two local ones
     )
     assert s.by_hour == (("2026-11-25T16:00+05:45", 2), ("2026-11-25T17:00+05:45", 1))
