@@ -11,8 +11,7 @@ docs:
 	scripts/bootstrap docs
 
 lint:
-	.venv/bin/ruff check libhfagent tests benchmarks
-	.venv/bin/mypy
+	scripts/bootstrap lint
 
 translations:
 	scripts/update-translations
