@@ -98,28 +98,27 @@ class Observer:
             return self.files(source)
         return [p for p in self.files(source) if "error" not in p.name]
 
-    def read_access(
+    def read_lines(
         self,
         files: Sequence[Path],
         counts: LineCounts,
         *,
         start: dt.datetime | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> Iterator[AccessRecord | None]:
-        """Parse access-log lines from files and their rotated copies, oldest first.
+        what: str = "log",
+    ) -> Iterator[str]:
+        """The text lines of log files and their rotated copies, oldest first.
 
         Rotated copies (``access.log.1``, ``access.log.2.gz``…) are read when the
         window reaches them: a copy last modified more than :data:`MTIME_MARGIN`
         before ``start`` cannot hold a line of the window and is skipped.
 
         Args:
-            files: Live access logs (see :meth:`access_files`).
-            counts: Counters completed while reading.
+            files: Live log files (see :meth:`files`).
+            counts: Counters completed while reading (lines, invalid, files…).
             start: Start of the window, or ``None`` to read everything.
             progress: Called with the number of lines read so far, every 65,536 lines.
-
-        Yields:
-            One record per text line, or ``None`` for a line that is not an access-log line.
+            what: What the files are, for the error message (``access log``).
 
         Raises:
             SourceError: No file exists for the source, or one cannot be read.
@@ -127,7 +126,7 @@ class Observer:
         chains = [rotation_chain(f) for f in files]
         if not any(chains):
             names = ", ".join(str(f) for f in files) or "(none configured)"
-            raise SourceError(f"no access log found: {names} does not exist", path=names)
+            raise SourceError(f"no {what} found: {names} does not exist", path=names)
         floor = None if start is None else (start - MTIME_MARGIN).timestamp()
         for chain in chains:
             selected: list[Path] = []
@@ -138,15 +137,38 @@ class Observer:
                     raise SourceError(
                         f"cannot read {path}: {exc.strerror}", path=str(path)
                     ) from exc
-                selected.append(path)
                 if floor is not None and mtime < floor:
-                    selected.pop()
                     break
+                selected.append(path)
             for path in reversed(selected):
                 for line in iter_lines(path, counts):
                     if progress is not None and not counts.lines & 0xFFFF:
                         progress(counts.lines)
-                    if start is not None and _dated_before(line, start):
-                        counts.before += 1
-                        continue
-                    yield parse_access_line(line)
+                    yield line
+
+    def read_access(
+        self,
+        files: Sequence[Path],
+        counts: LineCounts,
+        *,
+        start: dt.datetime | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[AccessRecord | None]:
+        """Parse access-log lines from files and their rotated copies, oldest first.
+
+        Lines dated before ``start`` are skipped from their ``[time]`` alone
+        (counted in ``counts.before``); see :meth:`read_lines` for the files read.
+
+        Yields:
+            One record per text line, or ``None`` for a line that is not an access-log line.
+
+        Raises:
+            SourceError: No file exists for the source, or one cannot be read.
+        """
+        for line in self.read_lines(
+            files, counts, start=start, progress=progress, what="access log"
+        ):
+            if start is not None and _dated_before(line, start):
+                counts.before += 1
+                continue
+            yield parse_access_line(line)
