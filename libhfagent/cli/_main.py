@@ -35,6 +35,7 @@ examples:
   hf-agent ask --json "how is this machine doing?"
   hf-agent plan --json "summarize the 500 errors of the last 2 weeks"
   hf-agent logs summarize --source nginx --since 86400 --status 404
+  hf-agent security scan --json --since 24h
   hf-agent config check /etc/hf-agent/hf-agent.json
 """
 
@@ -131,6 +132,49 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--top", type=int, default=10, metavar="N", help="paths and clients listed")
     summ.add_argument("--lang", choices=("fr", "en"), help="language of the report")
     summ.add_argument("--json", action="store_true", help="print one JSON object")
+
+    security = sub.add_parser("security", help="security analyses").add_subparsers(
+        dest="security_command", metavar="ACTION", required=True
+    )
+    scan = security.add_parser(
+        "scan",
+        help="SSH authentication failures and brute-force sources",
+        description="Count failed SSH logins in the authentication log (and its rotated "
+        "copies) and list the sources that cross the threshold, as fail2ban would.",
+    )
+    scan.add_argument(
+        "--file",
+        metavar="PATH",
+        action="append",
+        help="read this log (and its rotated copies) instead of the auth source; repeatable",
+    )
+    scan.add_argument(
+        "--since",
+        type=_duration,
+        metavar="SECONDS",
+        help="look back this long: seconds, or 24h, 7d… (default: the whole log)",
+    )
+    scan.add_argument(
+        "--max-retry",
+        type=int,
+        default=5,
+        metavar="N",
+        help="failures that make an offender (default: 5, as fail2ban)",
+    )
+    scan.add_argument(
+        "--find-time",
+        type=_duration,
+        default=600,
+        metavar="SECONDS",
+        help="within this time (default: 600 s, as fail2ban)",
+    )
+    scan.add_argument(
+        "--ignore-successful",
+        action="store_true",
+        help="do not report sources that also logged in successfully",
+    )
+    scan.add_argument("--lang", choices=("fr", "en"), help="language of the report")
+    scan.add_argument("--json", action="store_true", help="print one JSON object")
 
     config = sub.add_parser("config", help="check or show the configuration").add_subparsers(
         dest="config_command", metavar="ACTION", required=True
@@ -330,6 +374,27 @@ def _cmd_logs(args: argparse.Namespace, ui: _Ui) -> int:
     return EXIT_OK
 
 
+def _cmd_security(args: argparse.Namespace, ui: _Ui) -> int:
+    config = _load_config(args)
+    lang = args.lang or config.agent.language
+    with ui.progress(translator(lang).gettext("Reading"), not args.json) as progress:
+        scan = Agent(config, progress=progress).executor.scan_security(
+            since=args.since,
+            files=args.file,
+            max_retry=args.max_retry,
+            find_time=args.find_time,
+            ignore_successful=args.ignore_successful,
+        )
+    from ..reports import render_security
+
+    text = render_security(scan, lang)
+    if args.json:
+        _print_json({**scan.to_dict(), "text": text}, sys.stdout)
+    else:
+        ui.out.print(text, markup=False)
+    return EXIT_OK
+
+
 def _cmd_config(args: argparse.Namespace, ui: _Ui) -> int:
     if args.config_command == "check":
         path = args.path or args.config
@@ -366,7 +431,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_BAD_INPUT
-        handler = {"ask": _cmd_ask, "plan": _cmd_plan, "logs": _cmd_logs, "config": _cmd_config}
+        handler = {
+            "ask": _cmd_ask,
+            "plan": _cmd_plan,
+            "logs": _cmd_logs,
+            "security": _cmd_security,
+            "config": _cmd_config,
+        }
         return handler[args.command](args, ui)
     except HFAgentError as exc:
         origin = getattr(exc, "origin", None)

@@ -15,8 +15,17 @@ from ..config import Config
 from ..interpreter._types import Decision, Plan, Step
 from ..observer import Observer
 from ..observer._files import LineCounts
+from ..observer._syslog import parse_syslog_line
 from ..observer._system import take_snapshot
-from ..reports import AccessSummary, render_access, render_system, summarize_access
+from ..reports import (
+    AccessSummary,
+    SecuritySummary,
+    render_access,
+    render_security,
+    render_system,
+    summarize_access,
+    summarize_auth,
+)
 
 __all__ = ["Executor", "Outcome", "StepResult"]
 
@@ -59,8 +68,11 @@ class Outcome:
         }
 
 
+#: Sources whose logs are web access logs.
+_WEB_SOURCES = frozenset({"nginx", "apache"})
+
 #: Actions that read the machine and never change it.
-READ_ONLY_ACTIONS = frozenset({"logs.summarize", "system.status"})
+READ_ONLY_ACTIONS = frozenset({"logs.summarize", "security.audit", "system.status"})
 
 
 class Executor:
@@ -121,6 +133,12 @@ class Executor:
     def _probe(self, step: Step, lang: str) -> StepResult:
         args = step.args
         if step.action == "logs.summarize":
+            source = str(args.get("source", "nginx"))
+            if source not in _WEB_SOURCES and not source.startswith("/"):
+                raise RequestError(
+                    f'summaries of the "{source}" logs are not available yet: web access '
+                    "logs (nginx, apache, or a log path) and the SSH authentication log are"
+                )
             summary = self.summarize_logs(
                 str(args.get("source", "nginx")),
                 since=args.get("since"),
@@ -129,6 +147,10 @@ class Executor:
             )
             text = render_access(summary, lang)
             return StepResult(step.action, {**summary.to_dict(), "text": text}, text)
+        if step.action == "security.audit":
+            scan = self.scan_security(since=args.get("since"))
+            text = render_security(scan, lang)
+            return StepResult(step.action, {**scan.to_dict(), "text": text}, text)
         snapshot = take_snapshot()
         text = render_system(snapshot, lang, args.get("metric"))
         return StepResult(step.action, {**snapshot.to_dict(), "text": text}, text)
@@ -155,10 +177,7 @@ class Executor:
             SourceError: No access log exists, or one cannot be read.
             RequestError: ``since`` or ``status`` is out of range.
         """
-        if since is not None and not 0 < since <= 10 * 365 * 86400:
-            raise RequestError(
-                f"since: expected a number of seconds between 1 and ten years, got {since}"
-            )
+        self._check_since(since)
         if status is not None and not 100 <= status <= 599:
             raise RequestError(f"status: expected an HTTP status code (100-599), got {status}")
         end = self._clock().astimezone(self._tz)
@@ -180,3 +199,61 @@ class Executor:
             tz=self._tz,
             counts=counts,
         )
+
+    def scan_security(
+        self,
+        *,
+        since: float | None = None,
+        files: list[str] | None = None,
+        max_retry: int = 5,
+        find_time: float = 600.0,
+        ignore_successful: bool = False,
+    ) -> SecuritySummary:
+        """Find the SSH authentication failures and the sources that cross the threshold.
+
+        Args:
+            since: Look-back window in seconds; ``None`` reads the whole log.
+            files: Authentication logs to read instead of the ``auth`` source's.
+            max_retry: Failures within ``find_time`` that make an offender (fail2ban: 5).
+            find_time: The threshold's window, in seconds (fail2ban: 600).
+            ignore_successful: Do not report sources that also logged in successfully.
+
+        Raises:
+            SourceError: No authentication log exists, or one cannot be read.
+            RequestError: An argument is out of range.
+        """
+        self._check_since(since)
+        if max_retry < 1 or find_time <= 0:
+            raise RequestError(
+                f"threshold: expected at least 1 failure within a positive time, "
+                f"got {max_retry} within {find_time} s"
+            )
+        end = self._clock().astimezone(self._tz)
+        start = None if since is None else end - dt.timedelta(seconds=since)
+        paths = (
+            self._observer.files("auth")
+            if files is None
+            else [self._observer.files(f)[0] for f in files]
+        )
+        counts = LineCounts()
+        lines = self._observer.read_lines(
+            paths, counts, start=start, progress=self._progress, what="authentication log"
+        )
+        records = (parse_syslog_line(line, now=end, tz=self._tz) for line in lines)
+        return summarize_auth(
+            records,
+            source="auth" if files is None else files[0],
+            end=end,
+            start=start,
+            max_retry=max_retry,
+            find_time=find_time,
+            ignore_successful=ignore_successful,
+            counts=counts,
+        )
+
+    @staticmethod
+    def _check_since(since: float | None) -> None:
+        if since is not None and not 0 < since <= 10 * 365 * 86400:
+            raise RequestError(
+                f"since: expected a number of seconds between 1 and ten years, got {since}"
+            )

@@ -30,6 +30,19 @@ _CUES: dict[str, tuple[tuple[str, float], ...]] = {
         (r"\b(?:nginx|apache2?|httpd)\b", 0.15),
         (r"\b(?:not found|introuvables?)\b", 0.15),
     ),
+    "security.audit": (
+        (r"\b(?:brute[- ]?force|force brute|bruteforce)\b", 0.6),
+        (r"\b(?:tentatives?|attempts?|echecs?|echouee?s?|failed|failures?|ratee?s?)\b", 0.3),
+        (
+            r"\b(?:connexions?|connections?|logins?|authentifications?|authentications?|"
+            r"identifications?|se connecter|connect|connecting|log in)\b",
+            0.3,
+        ),
+        (
+            r"\b(?:ssh|sshd|intrusions?|attaques?|attacks?|securite|security|pirates?|hackers?)\b",
+            0.3,
+        ),
+    ),
     "system.status": (
         (r"\b(?:comment va|comment se porte|how is|how's|how are|hows)\b", 0.5),
         (r"\b(?:etat|sante|health|healthy|status|statut|overview|apercu|bilan)\b", 0.45),
@@ -77,6 +90,10 @@ def entities_for(intent: str, text: str, raw: str, now: dt.datetime) -> dict[str
         status = find_status(text)
         if status is not None:
             out["status"] = status
+    elif intent == "security.audit":
+        since = find_since(text, now)
+        if since is not None:
+            out["since"] = since
     elif intent == "system.status":
         for name, pattern in _METRICS:
             if re.search(pattern, text):

@@ -19,7 +19,7 @@ __all__ = ["Interpreter"]
 CONFIDENCE_THRESHOLD = 0.5
 
 #: Actions that only read the machine; the plan of every other intent changes it.
-_READ_ONLY_ACTIONS = frozenset({"logs.summarize", "system.status"})
+_READ_ONLY_ACTIONS = frozenset({"logs.summarize", "security.audit", "system.status"})
 
 
 class Interpreter:
@@ -64,7 +64,12 @@ class Interpreter:
         if intent.intent == "unknown":
             return Plan(intent)
         args = dict(intent.entities)
-        if intent.intent == "logs.summarize":
+        action = intent.intent
+        if action == "logs.summarize":
             args.setdefault("source", "nginx" if "status" in args else "syslog")
-        step = Step(intent.intent, args, changes_system=intent.intent not in _READ_ONLY_ACTIONS)
+            if args["source"] == "auth":
+                # The authentication log's summary is the security scan.
+                action = "security.audit"
+                args = {k: v for k, v in args.items() if k == "since"}
+        step = Step(action, args, changes_system=action not in _READ_ONLY_ACTIONS)
         return Plan(intent, (step,))

@@ -8,8 +8,9 @@ import os
 from .._i18n import fmt_decimal, fmt_duration, fmt_int, fmt_percent, fmt_time, translator
 from ..observer._system import SystemSnapshot
 from ._access import AccessSummary
+from ._security import SecuritySummary
 
-__all__ = ["render_access", "render_system"]
+__all__ = ["render_access", "render_security", "render_system"]
 
 _SOURCE_NAMES = {"nginx": "Nginx", "apache": "Apache"}
 #: Hours listed one by one up to this many; beyond, only the busiest.
@@ -27,27 +28,26 @@ def _bytes(n: float, lang: str) -> str:
     raise AssertionError("unreachable")
 
 
+def _heading(name: str, start: dt.datetime | None, end: dt.datetime, lang: str) -> str:
+    _ = translator(lang).gettext
+    if start is None:
+        return _("%(source)s, whole log") % {"source": name}
+    return _("%(source)s, last %(period)s (%(start)s to %(end)s, %(tz)s)") % {
+        "source": name,
+        "period": fmt_duration((end - start).total_seconds(), lang),
+        "start": fmt_time(start, lang),
+        "end": fmt_time(end, lang),
+        "tz": str(end.tzinfo),
+    }
+
+
 def render_access(summary: AccessSummary, lang: str) -> str:
     """The human report of an access-log summary."""
     t = translator(lang)
     _, n_ = t.gettext, t.ngettext
     tz = (summary.start.tzinfo if summary.start is not None else None) or dt.UTC
     name = _SOURCE_NAMES.get(summary.source, summary.source)
-    lines: list[str] = []
-    if summary.start is not None:
-        seconds = (summary.end - summary.start).total_seconds()
-        lines.append(
-            _("%(source)s, last %(period)s (%(start)s to %(end)s, %(tz)s)")
-            % {
-                "source": name,
-                "period": fmt_duration(seconds, lang),
-                "start": fmt_time(summary.start, lang),
-                "end": fmt_time(summary.end, lang),
-                "tz": summary.timezone,
-            }
-        )
-    else:
-        lines.append(_("%(source)s, whole log") % {"source": name})
+    lines = [_heading(name, summary.start, summary.end, lang)]
     total = n_("%(n)s request in all", "%(n)s requests in all", summary.total) % {
         "n": fmt_int(summary.total, lang)
     }
@@ -192,4 +192,76 @@ def render_system(snap: SystemSnapshot, lang: str, metric: str | None = None) ->
         lines.append(_("Attention: %(items)s.") % {"items": "; ".join(warnings)})
     else:
         lines.append(_("Nothing abnormal."))
+    return "\n".join(lines)
+
+
+def render_security(summary: SecuritySummary, lang: str) -> str:
+    """The human report of SSH authentication failures."""
+    t = translator(lang)
+    _, n_ = t.gettext, t.ngettext
+    tz = summary.end.tzinfo
+    lines = [_heading(_("SSH logins"), summary.start, summary.end, lang)]
+    if not summary.failures:
+        lines.append(_("No failed login in this period."))
+    else:
+        lines.append(
+            n_("%(n)s failed login.", "%(n)s failed logins.", summary.failures)
+            % {"n": fmt_int(summary.failures, lang)}
+        )
+    rule = n_(
+        "%(n)s failure within %(period)s",
+        "%(n)s failures within %(period)s",
+        summary.max_retry,
+    ) % {"n": summary.max_retry, "period": fmt_duration(summary.find_time, lang)}
+    if summary.offenders:
+        items = "; ".join(
+            n_(
+                "%(ip)s: %(n)s failure, %(first)s to %(last)s",
+                "%(ip)s: %(n)s failures, %(first)s to %(last)s",
+                o.failures,
+            )
+            % {
+                "ip": o.ip,
+                "n": fmt_int(o.failures, lang),
+                "first": fmt_time(o.first, lang, tz),
+                "last": fmt_time(o.last, lang, tz),
+            }
+            for o in summary.offenders
+        )
+        lines.append(
+            n_(
+                "%(n)s source crossed the threshold (%(rule)s): %(items)s.",
+                "%(n)s sources crossed the threshold (%(rule)s): %(items)s.",
+                len(summary.offenders),
+            )
+            % {"n": len(summary.offenders), "rule": rule, "items": items}
+        )
+    elif summary.failures:
+        lines.append(_("No source crossed the threshold (%(rule)s).") % {"rule": rule})
+    if summary.invalid_users:
+        users = ", ".join(f"{u} ({fmt_int(n, lang)})" for u, n in summary.invalid_users)
+        lines.append(_("Unknown users tried: %(items)s.") % {"items": users})
+    if summary.logins:
+        logins = ", ".join(
+            _("%(user)s from %(ip)s") % {"user": user, "ip": ip} + f" ({fmt_int(n, lang)})"
+            for (user, ip), n in summary.logins[:5]
+        )
+        lines.append(_("Successful logins: %(items)s.") % {"items": logins})
+    if summary.counts.invalid:
+        lines.append(
+            _("Skipped: %(items)s.")
+            % {
+                "items": n_(
+                    "%(n)s unreadable line (invalid UTF-8 or binary)",
+                    "%(n)s unreadable lines (invalid UTF-8 or binary)",
+                    summary.counts.invalid,
+                )
+                % {"n": fmt_int(summary.counts.invalid, lang)}
+            }
+        )
+    if summary.files:
+        lines.append(
+            _("Files read: %(files)s.")
+            % {"files": ", ".join(os.path.basename(f) for f in summary.files)}
+        )
     return "\n".join(lines)
