@@ -141,8 +141,9 @@ class BruteForceDetector:
     Lines are tied to a connection by ``(log_host, pid)``.  A line without an
     address (``Disconnecting: Too many authentication failures for root``) counts
     for the address the connection logged before or after it (``Connection
-    from``, the close).  A ``Connection from`` line, or a second closing line of
-    the same form, starts a new connection on the same pid.  Without a pid, lines
+    from``, the close).  A ``Connection from`` line, a line other than a close or
+    a probe after a close, or a second closing line of the same form, starts a
+    new connection on the same pid (the pid was reused).  Without a pid, lines
     cannot be tied together: failures and announcements count one each, and
     ``pam_*`` lines, rejected keys and closes are ignored.
 
@@ -265,18 +266,23 @@ class BruteForceDetector:
         key = (log_host, pid)
         conn = self._connections.get(key)
         kind, form, n = event.kind, event.form, event.count
-        if conn is None or (kind == "connect" and conn.busy()):
+        ending = form in _ENDINGS
+        if (
+            conn is None
+            or (kind == "connect" and conn.busy())
+            # After the connection ended, a line that is not about its end (or the
+            # same closing line again) belongs to a new process with the same pid.
+            or (conn.endings and (form in conn.endings if ending else kind != "probe"))
+        ):
             conn = _Connection(None, now)
             self._connections[key] = conn
+            self._connections.move_to_end(key)
             if len(self._connections) > self.max_sources:
                 self._connections.popitem(last=False)
         else:
             conn.last = now
             self._connections.move_to_end(key)
-        if form in _ENDINGS:
-            if form in conn.endings:  # the same closing line again: a new connection
-                conn = _Connection(None, now)
-                self._connections[key] = conn
+        if ending:
             conn.endings.add(form)
         if event.ip is not None and conn.ip is None and form != "pam_module":
             conn.ip = event.ip

@@ -2,12 +2,16 @@
 
 from ._access import AccessRecord as AccessRecord
 from ._access import parse_access_line as parse_access_line
+from ._auth import AuthEvent as AuthEvent
+from ._auth import parse_auth_message as parse_auth_message
 from ._events import Event as Event
 from ._events import Metric as Metric
 from ._events import Severity as Severity
 from ._files import LineCounts as LineCounts
 from ._files import rotation_chain as rotation_chain
 from ._observer import Observer as Observer
+from ._syslog import SyslogRecord as SyslogRecord
+from ._syslog import parse_syslog_line as parse_syslog_line
 from ._system import SystemSnapshot as SystemSnapshot
 from ._system import take_snapshot as take_snapshot
 from ._templates import Template as Template
@@ -16,16 +20,20 @@ from ._templates import mask_token as mask_token
 
 __all__ = [
     "AccessRecord",
+    "AuthEvent",
     "Event",
     "LineCounts",
     "Metric",
     "Observer",
     "Severity",
+    "SyslogRecord",
     "SystemSnapshot",
     "Template",
     "TemplateMiner",
     "mask_token",
     "parse_access_line",
+    "parse_auth_message",
+    "parse_syslog_line",
     "rotation_chain",
     "take_snapshot",
 ]

@@ -243,6 +243,8 @@ def _parse(line: str, now: dt.datetime, tz: dt.tzinfo) -> SyslogRecord | None:
     if when is None or not rest:
         return None
     hm = _COMMON_HEADER.match(rest)
+    host: str | None
+    pid: int | None
     if hm is not None:
         host, app, pid = hm.group(1), hm.group(2), int(hm.group(3))
         message = rest[hm.end() :]
