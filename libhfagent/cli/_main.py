@@ -58,6 +58,24 @@ def _status(text: str) -> int:
     return int(text)
 
 
+def _add_log_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """The options every log analysis takes: files, window, language, JSON."""
+    parser.add_argument(
+        "--file",
+        metavar="PATH",
+        action="append",
+        help=f"read this {what} (and its rotated copies) instead of the source's; repeatable",
+    )
+    parser.add_argument(
+        "--since",
+        type=_duration,
+        metavar="SECONDS",
+        help="look back this long: seconds, or 24h, 7d… (default: the whole log)",
+    )
+    parser.add_argument("--lang", choices=("fr", "en"), help="language of the report")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hf-agent``."""
     parser = argparse.ArgumentParser(
@@ -116,22 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument(
         "--source", default="nginx", help="configured source or log path (default: nginx)"
     )
-    summ.add_argument(
-        "--file",
-        metavar="PATH",
-        action="append",
-        help="read this access log (and its rotated copies) instead; repeatable",
-    )
-    summ.add_argument(
-        "--since",
-        type=_duration,
-        metavar="SECONDS",
-        help="look back this long: seconds, or 24h, 7d… (default: the whole log)",
-    )
+    _add_log_options(summ, "access log")
     summ.add_argument("--status", type=_status, metavar="CODE", help="HTTP status to single out")
     summ.add_argument("--top", type=int, default=10, metavar="N", help="paths and clients listed")
-    summ.add_argument("--lang", choices=("fr", "en"), help="language of the report")
-    summ.add_argument("--json", action="store_true", help="print one JSON object")
 
     security = sub.add_parser("security", help="security analyses").add_subparsers(
         dest="security_command", metavar="ACTION", required=True
@@ -142,18 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Count failed SSH logins in the authentication log (and its rotated "
         "copies) and list the sources that cross the threshold, as fail2ban would.",
     )
-    scan.add_argument(
-        "--file",
-        metavar="PATH",
-        action="append",
-        help="read this log (and its rotated copies) instead of the auth source; repeatable",
-    )
-    scan.add_argument(
-        "--since",
-        type=_duration,
-        metavar="SECONDS",
-        help="look back this long: seconds, or 24h, 7d… (default: the whole log)",
-    )
+    _add_log_options(scan, "authentication log")
     scan.add_argument(
         "--max-retry",
         type=int,
@@ -173,8 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not report sources that also logged in successfully",
     )
-    scan.add_argument("--lang", choices=("fr", "en"), help="language of the report")
-    scan.add_argument("--json", action="store_true", help="print one JSON object")
 
     config = sub.add_parser("config", help="check or show the configuration").add_subparsers(
         dest="config_command", metavar="ACTION", required=True
