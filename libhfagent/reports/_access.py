@@ -11,11 +11,9 @@ import attrs
 
 from ..observer._access import AccessRecord
 from ..observer._files import LineCounts
+from ._window import within
 
 __all__ = ["AccessSummary", "summarize_access"]
-
-#: Lines dated up to this far ahead of the clock are accepted (clock skew between hosts).
-FUTURE_SKEW = dt.timedelta(minutes=5)
 
 
 @attrs.frozen
@@ -109,11 +107,10 @@ def summarize_access(
             lines seen while reading are reported too).
 
     Returns:
-        The summary. Lines dated after ``end`` plus :data:`FUTURE_SKEW` are
+        The summary. Lines dated after ``end`` plus the allowed clock skew are
         counted in ``counts.future``; lines before ``start`` are ignored.
     """
     counts = counts if counts is not None else LineCounts()
-    limit = end + FUTURE_SKEW
     by_status: Counter[int] = Counter()
     paths: Counter[str] = Counter()
     clients: Counter[str] = Counter()
@@ -121,16 +118,8 @@ def summarize_access(
     total = matched = 0
     first: dt.datetime | None = None
     last: dt.datetime | None = None
-    for rec in records:
-        if rec is None:
-            counts.unparsed += 1
-            continue
+    for rec in within(records, counts, end=end, start=start):
         when = rec.time
-        if when > limit:
-            counts.future += 1
-            continue
-        if start is not None and when < start:
-            continue
         total += 1
         by_status[rec.status] += 1
         if status is not None and rec.status != status:

@@ -13,7 +13,7 @@ from ..learner._bruteforce import BruteForceDetector, Offender
 from ..observer._auth import parse_auth_message
 from ..observer._files import LineCounts
 from ..observer._syslog import SyslogRecord
-from ._access import FUTURE_SKEW
+from ._window import within
 
 __all__ = ["SecuritySummary", "summarize_auth"]
 
@@ -106,18 +106,9 @@ def summarize_auth(
     detector = BruteForceDetector(
         max_retry=max_retry, find_time=find_time, ignore_successful=ignore_successful
     )
-    limit = end + FUTURE_SKEW
     logins: Counter[tuple[str, str]] = Counter()
     invalid: Counter[str] = Counter()
-    for rec in records:
-        if rec is None:
-            counts.unparsed += 1
-            continue
-        if rec.time > limit:
-            counts.future += 1
-            continue
-        if start is not None and rec.time < start:
-            continue
+    for rec in within(records, counts, end=end, start=start):
         event = parse_auth_message(rec.app, rec.pid, rec.message)
         if event is None:
             continue
