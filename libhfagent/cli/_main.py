@@ -76,6 +76,20 @@ def _add_log_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _command_modules() -> list[Any]:
+    """The modules ``cli/_cmd_*.py``; each adds its commands with ``register(subparsers)``.
+
+    A command registered there sets ``handler=fn`` with ``fn(args, ui) -> exit status``.
+    """
+    import importlib
+    import pkgutil
+
+    from .. import cli
+
+    names = sorted(m.name for m in pkgutil.iter_modules(cli.__path__) if m.name.startswith("_cmd_"))
+    return [importlib.import_module(f"{cli.__name__}.{name}") for name in names]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hf-agent``."""
     parser = argparse.ArgumentParser(
@@ -180,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print one JSON object")
     show = config.add_parser("show", help="print the effective configuration")
     show.add_argument("--json", action="store_true", help="print JSON (the default is JSON too)")
+
+    for module in _command_modules():
+        module.register(sub)
 
     # Flags of the first-run assistant (non-interactive use).
     conf = parser.add_argument_group("--configure options (non-interactive use)")
@@ -423,14 +440,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_BAD_INPUT
-        handler = {
+        handler = getattr(args, "handler", None) or {
             "ask": _cmd_ask,
             "plan": _cmd_plan,
             "logs": _cmd_logs,
             "security": _cmd_security,
             "config": _cmd_config,
-        }
-        return handler[args.command](args, ui)
+        }[args.command]
+        return int(handler(args, ui))
     except HFAgentError as exc:
         origin = getattr(exc, "origin", None)
         where = f"{origin}: " if origin and origin not in str(exc) else ""
