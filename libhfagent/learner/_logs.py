@@ -172,17 +172,17 @@ class LogRates:
             if key[0] == source and key not in seen:
                 self._decay(rate, 1 + idle)
         if lines:
-            usual = self._error_share.setdefault(source, _Rate())
-            expected = max(usual.mean, 1.0 / (usual.minutes + 1)) * lines
+            share = self._error_share.setdefault(source, _Rate())
+            expected = max(share.mean, 1.0 / (share.minutes + 1)) * lines
             if not learning and errors >= self.min_errors:
                 log_p = _poisson_tail(errors, max(expected, 0.05))
                 if log_p <= self.burst_log_p:
                     score = 0.5 + min(1.0, log_p / (2 * self.burst_log_p)) / 2
                     found.append(
-                        LogAnomaly("error_rate", source, end, None, errors, usual.mean, score)
+                        LogAnomaly("error_rate", source, end, None, errors, share.mean, score)
                     )
-            usual.mean += self.alpha * (errors / lines - usual.mean)
-            usual.minutes += 1
+            share.mean += self.alpha * (errors / lines - share.mean)
+            share.minutes += 1
         return found
 
     def _decay(self, rate: _Rate, minutes: int) -> None:
