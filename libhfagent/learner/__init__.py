@@ -6,6 +6,8 @@ from ._associations import Evidence as Evidence
 from ._associations import Pattern as Pattern
 from ._bruteforce import BruteForceDetector as BruteForceDetector
 from ._bruteforce import Offender as Offender
+from ._disks import DiskHealth as DiskHealth
+from ._disks import DiskRisk as DiskRisk
 from ._learner import Learner as Learner
 from ._learner import action_of as action_of
 from ._logs import LogAnomaly as LogAnomaly
@@ -24,6 +26,8 @@ __all__ = [
     "AnomalyDetector",
     "AssociationMiner",
     "BruteForceDetector",
+    "DiskHealth",
+    "DiskRisk",
     "Evidence",
     "InstanceSize",
     "Learner",

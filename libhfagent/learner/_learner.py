@@ -18,6 +18,8 @@
   seen ``min_support`` times becomes a :class:`Suggestion`
   (``suggestion_added``) and, when its trigger fires again, a
   ``suggestion_due`` signal proposes the action before anyone acts;
+- kernel messages, diskstats latency and SMART reports make a risk level
+  per disk (:class:`DiskHealth`): ``disk_risk`` when it rises;
 - ``cpu_load`` and ``memory_usage`` build hour-of-week usage profiles for
   right-sizing advice (:meth:`Learner.advise`).
 
@@ -45,9 +47,11 @@ import attrs
 from .._errors import RequestError
 from ..config import Config
 from ..observer._events import Event, Metric, Severity
+from ..observer._kernel import parse_kernel_message
 from ..observer._templates import TemplateMiner
 from ._anomaly import AnomalyDetector
 from ._associations import AssociationMiner
+from ._disks import DiskHealth, DiskRisk
 from ._logs import LogRates
 from ._profiles import Advice, InstanceSize, UsageProfile, advise, load_catalogue
 from ._store import LearnerStore
@@ -211,6 +215,7 @@ class Learner:
         self._templates = TemplateMiner()
         self._rates = LogRates(warmup=warmup)
         self._units = _UnitMemory()
+        self._disks = DiskHealth()
         tz = zoneinfo.ZoneInfo(config.agent.timezone)
         self._profiles = {name: UsageProfile(name, tz) for name in _PROFILES.values()}
         self._suggestions: dict[str, Suggestion] = {}
@@ -242,6 +247,8 @@ class Learner:
             )
         if "templates" in states:
             self._templates = TemplateMiner.from_state(states["templates"])
+        if "disks" in states:
+            self._disks = DiskHealth.from_state(states["disks"])
         if "log_rates" in states:
             self._rates = LogRates.from_state(states["log_rates"], warmup=self._rates.warmup)
         for name, profile in self._profiles.items():
@@ -334,6 +341,12 @@ class Learner:
             return signals
         if not event.message or event.source in ("units", "metrics"):
             return signals
+        if event.source == "kernel" or "kind" in event.fields:
+            kernel = parse_kernel_message(event.message)
+            risk = self._disks.kernel(at, kernel) if kernel is not None else None
+            if risk is not None and risk.level != "ok":
+                key = f"disk:{risk.disk}:{risk.level}"
+                signals += self._trigger("disk_risk", key, event.timestamp, 1.0, risk.to_dict())
         if event.template_id is not None:
             template_id, is_new = event.template_id, bool(event.fields.get("template_new"))
         else:
@@ -374,6 +387,21 @@ class Learner:
                     )
                 )
         return signals
+
+    def disk_risks(self) -> list[DiskRisk]:
+        """Every disk's risk level with its evidence, the most at risk first."""
+        return self._disks.risks()
+
+    def smart_report(
+        self, disk: str, report: dict[str, Any], at: float | None = None
+    ) -> list[Signal]:
+        """Learn from a ``smartctl -j`` report of ``disk`` (see :func:`read_smart`)."""
+        when = time.time() if at is None else at
+        risk = self._disks.smart(when, disk, report)
+        if risk is None or risk.level == "ok":
+            return []
+        stamp = dt.datetime.fromtimestamp(when, dt.UTC)
+        return self._trigger("disk_risk", f"disk:{disk}:{risk.level}", stamp, 1.0, risk.to_dict())
 
     # -- suggestions ---------------------------------------------------------
 
@@ -473,6 +501,7 @@ class Learner:
             "associations": self._miner.to_state(),
             "templates": self._templates.to_state(),
             "log_rates": self._rates.to_state(),
+            "disks": self._disks.to_state(),
             "expected": sorted(self._expected),
             **{f"profile:{n}": p.to_state() for n, p in self._profiles.items()},
         }
