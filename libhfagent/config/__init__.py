@@ -16,11 +16,15 @@ from libhfagent.config._model import DEFAULT_SOURCES as DEFAULT_SOURCES
 from libhfagent.config._model import AgentSettings as AgentSettings
 from libhfagent.config._model import Config as Config
 from libhfagent.config._model import Job as Job
+from libhfagent.config._model import MailSettings as MailSettings
 from libhfagent.config._model import Modules as Modules
 from libhfagent.config._model import MonitoringSettings as MonitoringSettings
 from libhfagent.config._model import NlpSettings as NlpSettings
+from libhfagent.config._model import NotificationSettings as NotificationSettings
+from libhfagent.config._model import RunbookSettings as RunbookSettings
 from libhfagent.config._model import SchedulerSettings as SchedulerSettings
 from libhfagent.config._model import SecuritySettings as SecuritySettings
+from libhfagent.config._model import WebhookSettings as WebhookSettings
 from libhfagent.config._model import find_config_path as find_config_path
 
 __all__ = [
@@ -31,11 +35,15 @@ __all__ = [
     "Job",
     "JsoncDocument",
     "KeyPath",
+    "MailSettings",
     "Modules",
     "MonitoringSettings",
     "NlpSettings",
+    "NotificationSettings",
+    "RunbookSettings",
     "SchedulerSettings",
     "SecuritySettings",
+    "WebhookSettings",
     "find_config_path",
     "format_key_path",
     "parse_jsonc",

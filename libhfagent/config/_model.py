@@ -37,11 +37,15 @@ __all__ = [
     "AgentSettings",
     "Config",
     "Job",
+    "MailSettings",
     "Modules",
     "MonitoringSettings",
     "NlpSettings",
+    "NotificationSettings",
+    "RunbookSettings",
     "SchedulerSettings",
     "SecuritySettings",
+    "WebhookSettings",
     "find_config_path",
 ]
 
@@ -56,6 +60,7 @@ LogLevel: TypeAlias = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 UserMode: TypeAlias = Literal["interactive", "auto"]
 Language: TypeAlias = Literal["fr", "en"]
 SandboxLevel: TypeAlias = Literal["strict", "permissive"]
+AlertSeverity: TypeAlias = Literal["info", "warning", "critical"]
 Metric: TypeAlias = Literal["cpu_load", "memory_usage", "disk_space", "disk_io", "network"]
 
 DEFAULT_SOURCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -229,12 +234,100 @@ class SecuritySettings:
 
 
 @attrs.frozen
+class MailSettings:
+    """The ``modules.notifications.mail`` section: alerts by e-mail (SMTP).
+
+    Attributes:
+        host: The SMTP server.
+        port: Its port.
+        sender: The From address.
+        recipients: Who receives the alerts.
+        starttls: Whether to upgrade the connection with STARTTLS.
+        username: The SMTP login, if the server needs one.
+        password_file: The absolute path of a file holding the SMTP password.
+    """
+
+    recipients: tuple[str, ...] = attrs.field(converter=_strings)
+    host: str = "localhost"
+    port: int = 25
+    sender: str = "hf-agent@localhost"
+    starttls: bool = False
+    username: str | None = None
+    password_file: str | None = None
+
+
+@attrs.frozen
+class WebhookSettings:
+    """The ``modules.notifications.webhook`` section: alerts POSTed as JSON.
+
+    Attributes:
+        url: The ``http://`` or ``https://`` address.
+        timeout: Seconds to wait for the server.
+    """
+
+    url: str
+    timeout: float = 10.0
+
+
+@attrs.frozen
+class NotificationSettings:
+    """The ``modules.notifications`` section.
+
+    Attributes:
+        desktop: Show alerts on the logged-in users' desktops
+            (org.freedesktop.Notifications).
+        journal: Write alerts to the journal.
+        mail: E-mail settings, or ``None`` for no mail.
+        webhook: Webhook settings, or ``None``.
+        min_severity: The least severe alert sent (``info``, ``warning``, ``critical``).
+        rate_limit: Alerts per channel and hour at most (the rest are counted).
+        dedup_window: Seconds during which the same alert is sent only once.
+    """
+
+    desktop: bool = True
+    journal: bool = True
+    mail: MailSettings | None = None
+    webhook: WebhookSettings | None = None
+    min_severity: AlertSeverity = "warning"
+    rate_limit: int = 20
+    dedup_window: float = 3600.0
+
+
+@attrs.frozen
+class RunbookSettings:
+    """The ``modules.runbooks`` section: what the shipped runbooks act on.
+
+    Attributes:
+        enabled: Whether runbooks run when their trigger fires.
+        directories: Extra folders of runbook files (besides the shipped ones).
+        backup_paths: The critical data the disk-failure runbook copies.
+        backup_destination: Where it copies them (a folder, or an rsync target).
+        maintenance_flag: The file whose presence puts the web site in maintenance
+            (the nginx configuration tests for it).
+        web_service: The web server reloaded after switching maintenance.
+        ban_time: Seconds an SSH brute-force source stays banned (0: report only).
+    """
+
+    enabled: bool = True
+    directories: tuple[str, ...] = attrs.field(
+        default=("/etc/hf-agent/runbooks.d",), converter=_strings
+    )
+    backup_paths: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    backup_destination: str | None = None
+    maintenance_flag: str = "/var/www/maintenance.on"
+    web_service: str = "nginx"
+    ban_time: float = 0.0
+
+
+@attrs.frozen
 class Modules:
     """The ``modules`` section."""
 
     monitoring: MonitoringSettings = attrs.field(factory=MonitoringSettings)
     scheduler: SchedulerSettings = attrs.field(factory=SchedulerSettings)
     nlp: NlpSettings = attrs.field(factory=NlpSettings)
+    notifications: NotificationSettings = attrs.field(factory=NotificationSettings)
+    runbooks: RunbookSettings = attrs.field(factory=RunbookSettings)
 
 
 @attrs.frozen
@@ -540,6 +633,80 @@ def _section(cls: type[Any], fields: Mapping[str, _ReadFn]) -> _ReadFn:
     return read
 
 
+def _required_section(
+    cls: type[Any], fields: Mapping[str, _ReadFn], required: tuple[str, ...]
+) -> _ReadFn:
+    """Like :func:`_section`, with keys that must be present."""
+    read_members = _members(fields)
+
+    def read(reader: _Reader, path: KeyPath, value: object) -> Any:
+        members = read_members(reader, path, value)
+        for key in required:
+            if key not in members:
+                raise reader.error(path, f"missing key {json.dumps(key)}")
+        return cls(**members)
+
+    return read
+
+
+def _optional(read_value: _ReadFn) -> _ReadFn:
+    """``null`` or what ``read_value`` reads."""
+
+    def read(reader: _Reader, path: KeyPath, value: object) -> Any:
+        return None if value is None else read_value(reader, path, value)
+
+    return read
+
+
+def _non_empty(read_value: _ReadFn) -> _ReadFn:
+    def read(reader: _Reader, path: KeyPath, value: object) -> Any:
+        result = read_value(reader, path, value)
+        if not result:
+            raise reader.error(path, "expected at least one item")
+        return result
+
+    return read
+
+
+def _port(reader: _Reader, path: KeyPath, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return value
+    raise reader.error(path, f"expected a port number (1-65535), got {_describe(value)}")
+
+
+def _positive_int(reader: _Reader, path: KeyPath, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise reader.error(path, f"expected a whole number greater than 0, got {_describe(value)}")
+
+
+def _non_negative_number(reader: _Reader, path: KeyPath, value: object) -> float:
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    ):
+        return float(value)
+    raise reader.error(path, f"expected a number of 0 or more, got {_describe(value)}")
+
+
+def _email(reader: _Reader, path: KeyPath, value: object) -> str:
+    text = _string(reader, path, value)
+    local, at, domain = text.rpartition("@")
+    if at and local and domain and not any(c.isspace() or c in "<>,;" for c in text):
+        return text
+    raise reader.error(path, f"expected an e-mail address, got {_describe(text)}")
+
+
+def _http_url(reader: _Reader, path: KeyPath, value: object) -> str:
+    text = _string(reader, path, value)
+    scheme, sep, rest = text.partition("://")
+    if scheme in ("http", "https") and sep and rest and not any(c.isspace() for c in text):
+        return text
+    raise reader.error(path, f"expected an http:// or https:// address, got {_describe(text)}")
+
+
 def _boolean(reader: _Reader, path: KeyPath, value: object) -> bool:
     if not isinstance(value, bool):
         raise reader.error(path, f"expected true/false, got {_describe(value)}")
@@ -734,6 +901,50 @@ _CONFIG_FIELDS: Mapping[str, _ReadFn] = {
                 },
             ),
             "scheduler": _section(SchedulerSettings, {"enabled": _boolean, "jobs": _jobs_list}),
+            "notifications": _section(
+                NotificationSettings,
+                {
+                    "desktop": _boolean,
+                    "journal": _boolean,
+                    "mail": _optional(
+                        _required_section(
+                            MailSettings,
+                            {
+                                "host": _string,
+                                "port": _port,
+                                "sender": _email,
+                                "recipients": _non_empty(_list_of(_email, "e-mail addresses")),
+                                "starttls": _boolean,
+                                "username": _optional(_string),
+                                "password_file": _optional(_absolute_path),
+                            },
+                            ("recipients",),
+                        )
+                    ),
+                    "webhook": _optional(
+                        _required_section(
+                            WebhookSettings,
+                            {"url": _http_url, "timeout": _positive_number},
+                            ("url",),
+                        )
+                    ),
+                    "min_severity": _choice(get_args(AlertSeverity)),
+                    "rate_limit": _positive_int,
+                    "dedup_window": _positive_number,
+                },
+            ),
+            "runbooks": _section(
+                RunbookSettings,
+                {
+                    "enabled": _boolean,
+                    "directories": _list_of(_absolute_path, "absolute paths"),
+                    "backup_paths": _list_of(_absolute_path, "absolute paths"),
+                    "backup_destination": _optional(_string),
+                    "maintenance_flag": _absolute_path,
+                    "web_service": _string,
+                    "ban_time": _non_negative_number,
+                },
+            ),
             "nlp": _section(
                 NlpSettings,
                 {

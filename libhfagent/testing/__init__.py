@@ -4,6 +4,8 @@ They start real system parts, private to a temporary directory, so that tests
 observe genuine behaviour rather than mocks:
 
 - :class:`NginxServer`: an nginx on ``127.0.0.1`` writing real access logs.
+- :class:`SystemdNamespace`: a real systemd as PID 1 of a PID + mount + cgroup
+  namespace on an overlay of ``/`` (units, bus activation, watchdog).
 
 Each helper is a context manager that leaves no process behind, and offers an
 ``available()`` class method so a test can skip cleanly where the part is not
@@ -14,8 +16,12 @@ from __future__ import annotations
 
 from ._nginx import NginxError as NginxError
 from ._nginx import NginxServer as NginxServer
+from ._systemd import SystemdError as SystemdError
+from ._systemd import SystemdNamespace as SystemdNamespace
 
 __all__ = [
     "NginxError",
     "NginxServer",
+    "SystemdError",
+    "SystemdNamespace",
 ]
