@@ -1,4 +1,10 @@
-"""The Agent: the four objects composed to answer requests."""
+"""The Agent: the four objects composed to answer requests.
+
+``ask``: interpret → plan → the policy's review → read-only steps run → the steps
+that change the machine previewed over a copy-on-write overlay → applied when the
+mode allows it (auto mode within the policy, or ``yes``), else kept under a plan id
+to confirm → report in the request's language.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import attrs
 
 from .config import Config
 from .executor import Executor, Outcome
+from .executor._executor import PreviewedPlan, UndoReport
+from .executor._render import render_outcome, render_preview
 from .interpreter import Interpreter, Plan
 from .observer import Observer
 
@@ -24,11 +32,24 @@ class Answer:
         plan: The interpreted, policy-checked plan.
         outcome: What ran and what did not.
         text: The human report.
+        previewed: The preview of the steps that change the machine, kept under
+            its plan id (``None`` when there are none).
+        applied: What applying the previewed plan did (``None`` when it was not
+            applied: it waits for a confirmation, ``hf-agent execute PLAN_ID``).
     """
+
+    @property
+    def pending(self) -> str | None:
+        """The plan id waiting for a confirmation, if any."""
+        if self.previewed is not None and self.applied is None:
+            return self.previewed.plan_id
+        return None
 
     plan: Plan
     outcome: Outcome
     text: str
+    previewed: PreviewedPlan | None = None
+    applied: Outcome | None = None
 
     @property
     def understood(self) -> bool:
@@ -40,7 +61,19 @@ class Answer:
         out = self.plan.to_dict()
         reports = [dict(r.report) for r in self.outcome.results]
         out["report"] = reports[0] if len(reports) == 1 else (reports or None)
-        out["outcome"] = self.outcome.to_dict()
+        outcome = self.outcome.to_dict()
+        if self.applied is not None:
+            applied = self.applied.to_dict()
+            outcome["applied"] = applied["applied"]
+            outcome["ran"] = outcome["ran"] + applied["ran"]
+            outcome["failed"] = applied["failed"]
+            outcome["skipped"] = [
+                s for s in outcome["skipped"] if s["action"] not in applied["applied"]
+            ]
+        outcome["plan_id"] = self.previewed.plan_id if self.previewed else None
+        outcome["pending"] = self.pending
+        out["outcome"] = outcome
+        out["preview"] = self.previewed.to_dict()["preview"] if self.previewed else None
         out["text"] = self.text
         return out
 
@@ -71,17 +104,66 @@ class Agent:
         intent = self.interpreter.interpret(request)
         return self.executor.review(self.interpreter.plan(intent))
 
-    def ask(self, request: str) -> Answer:
-        """Interpret, plan and run what the policy allows; report in the request's language.
+    def ask(self, request: str, *, yes: bool = False) -> Answer:
+        """Interpret, plan, run what reads, preview what changes, apply when allowed.
+
+        The steps that change the machine are applied when ``yes`` is given (what the
+        policy denies never is), or in auto mode when the policy allows every one of
+        them; otherwise the preview is kept under its plan id, to confirm with
+        :meth:`execute`.
 
         Raises:
             SourceError: A log the request needs is missing or unreadable.
             RequestError: The request's values cannot be used.
+            NotAuthorized: A change must be previewed and the preview needs root.
         """
         plan = self.plan(request)
         outcome = self.executor.run(plan)
+        lang = plan.intent.lang
         if plan.intent.intent == "unknown":
-            text = plan.intent.message
-        else:
-            text = "\n\n".join(r.text for r in outcome.results)
-        return Answer(plan, outcome, text)
+            return Answer(plan, outcome, plan.intent.message)
+        parts = [r.text for r in outcome.results if r.text]
+        previewed = None
+        applied = None
+        if any(s.changes_system and s.decision != "deny" for s in plan.steps):
+            previewed = self.executor.preview(plan)
+        if previewed is not None:
+            parts.append(render_preview(previewed, lang))
+            auto = self.config.agent.user_mode == "auto" and not previewed.needs_confirmation
+            if (yes or auto) and not previewed.preview.failed:
+                applied = self.executor.apply(previewed.plan_id)
+                parts.append(render_outcome(applied, lang))
+            else:
+                parts.append(_pending_text(previewed, lang))
+        denied = [s for s in plan.steps if s.decision == "deny"]
+        parts += [_denied_text(s.action, s.reason, lang) for s in denied]
+        return Answer(plan, outcome, "\n\n".join(p for p in parts if p), previewed, applied)
+
+    def execute(self, plan_id: str) -> Outcome:
+        """Apply exactly a previewed plan (see :meth:`Executor.apply`)."""
+        return self.executor.apply(plan_id)
+
+    def undo(self, plan_id: str) -> UndoReport:
+        """Reverse what an applied plan did, where it can be (see :meth:`Executor.undo`)."""
+        return self.executor.undo(plan_id)
+
+
+def _pending_text(previewed: PreviewedPlan, lang: str) -> str:
+    from ._i18n import translator
+
+    _ = translator(lang).gettext
+    if previewed.preview.failed:
+        return _("Plan %(plan_id)s was not applied: its preview failed.") % {
+            "plan_id": previewed.plan_id
+        }
+    return _(
+        "Plan %(plan_id)s is waiting for your confirmation. "
+        "To apply it: hf-agent execute %(plan_id)s"
+    ) % {"plan_id": previewed.plan_id}
+
+
+def _denied_text(action: str, reason: str, lang: str) -> str:
+    from ._i18n import translator
+
+    _ = translator(lang).gettext
+    return _("Refused: %(action)s (%(reason)s)") % {"action": action, "reason": reason}

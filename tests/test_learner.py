@@ -233,3 +233,25 @@ def test_unit_state_changes_are_admin_actions() -> None:
 def test_bad_settings(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Learner(Config(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_ssh_brute_force_is_signalled_as_it_happens() -> None:
+    learner = Learner(Config())
+    signals: list[Signal] = []
+    for i in range(6):
+        line = (
+            f"Nov  2 10:00:{i:02d} web sshd[{100 + i}]: Failed password for invalid user "
+            f"admin{i} from 203.0.113.9 port {40000 + i} ssh2"
+        )
+        signals += learner.observe(Event(T0 + dt.timedelta(seconds=i), "auth", line))
+    brute = [s for s in signals if s.kind == "brute_force"]
+    assert len(brute) == 1 and brute[0].key == "ssh:203.0.113.9"
+    assert brute[0].fields["failures"] == 5 and brute[0].at == T0 + dt.timedelta(seconds=4)
+    # A journal entry (identifier and pid as fields) counts the same way.
+    journal = Event(
+        T0,
+        "journal",
+        "Failed password for root from 198.51.100.7 port 5 ssh2",
+        fields={"identifier": "sshd", "pid": 7},
+    )
+    assert learner.observe(journal) == []

@@ -293,11 +293,22 @@ def _cmd_ask(args: argparse.Namespace, ui: _Ui) -> int:
     config = _load_config(args)
     lang = detect_language(args.request, config.agent.language)
     with ui.progress(translator(lang).gettext("Reading"), not args.json) as progress:
-        answer = Agent(config, progress=progress).ask(args.request)
+        agent = Agent(config, progress=progress)
+        answer = agent.ask(args.request, yes=args.yes)
     if args.json:
         _print_json(answer.to_dict(), sys.stdout)
-    else:
-        _print_answer(answer, ui)
+        return EXIT_OK if answer.understood else EXIT_BAD_INPUT
+    _print_answer(answer, ui)
+    if answer.pending and sys.stdin.isatty() and ui.out.is_terminal:
+        from rich.prompt import Confirm
+
+        from ..executor._render import render_outcome
+
+        _ = translator(answer.plan.intent.lang).gettext
+        if Confirm.ask(_("Apply this plan now?"), console=ui.out, default=False):
+            outcome = agent.execute(answer.pending)
+            ui.out.print(render_outcome(outcome, answer.plan.intent.lang), markup=False)
+            return EXIT_FAILED if outcome.failed else EXIT_OK
     return EXIT_OK if answer.understood else EXIT_BAD_INPUT
 
 
@@ -309,6 +320,31 @@ def _print_answer(answer: Answer, ui: _Ui) -> None:
     reports = [dict(r.report) for r in answer.outcome.results]
     for result, report in zip(answer.outcome.results, reports, strict=True):
         ui.report(report, result.text, lang)
+    if answer.previewed is not None:
+        from ..executor._render import render_outcome, render_preview
+        from ._cmd_preview import print_preview
+
+        print_preview(answer.previewed.to_dict()["preview"], ui, lang)
+        ui.out.print(render_preview(answer.previewed, lang), markup=False)
+        if answer.applied is not None:
+            ui.out.print(render_outcome(answer.applied, lang), markup=False)
+        else:
+            _ = translator(lang).gettext
+            ui.out.print(
+                _(
+                    "Plan %(plan_id)s is waiting for your confirmation. "
+                    "To apply it: hf-agent execute %(plan_id)s"
+                )
+                % {"plan_id": answer.previewed.plan_id},
+                markup=False,
+            )
+    denied = [s for s in answer.plan.steps if s.decision == "deny"]
+    for step in denied:
+        _ = translator(lang).gettext
+        ui.out.print(
+            _("Refused: %(action)s (%(reason)s)") % {"action": step.action, "reason": step.reason},
+            markup=False,
+        )
 
 
 def _cmd_plan(args: argparse.Namespace, ui: _Ui) -> int:

@@ -28,7 +28,15 @@ import cronsim
 from .._errors import ConfigError, RequestError
 from ..config import Config
 
-__all__ = ["ScheduledJob", "Scheduler"]
+__all__ = [
+    "ScheduledJob",
+    "Scheduler",
+    "check_cron",
+    "check_job_name",
+    "jobs_file",
+    "read_requested",
+    "write_requested",
+]
 
 Origin = Literal["config", "request"]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -70,6 +78,38 @@ def check_cron(expression: str) -> str:
     except cronsim.CronSimError as exc:
         raise RequestError(f"invalid cron expression {expression!r}: {exc}") from exc
     return " ".join(fields)
+
+
+def check_job_name(name: str) -> str:
+    """``name`` if it is a valid job name.
+
+    Raises:
+        RequestError: It is not.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise RequestError(
+            f"invalid job name {name!r}: letters, digits, '.', '_' and '-', at most 64"
+        )
+    return name
+
+
+def jobs_file(state_dir: str | os.PathLike[str]) -> Path:
+    """Where the jobs added by requests are kept."""
+    return Path(state_dir) / "scheduler" / "jobs.json"
+
+
+def read_requested(state_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The job records added by requests (``name``, ``cron``, ``task``, ``created``…)."""
+    saved = _read_json(jobs_file(state_dir), {"jobs": []})
+    jobs = saved.get("jobs", []) if isinstance(saved, dict) else None
+    if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
+        raise ConfigError(f'{jobs_file(state_dir)}: expected {{"jobs": [...]}}')
+    return jobs
+
+
+def write_requested(state_dir: str | os.PathLike[str], jobs: list[dict[str, Any]]) -> None:
+    """Replace the job records added by requests, atomically."""
+    _write_json(jobs_file(state_dir), {"jobs": jobs})
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -114,7 +154,7 @@ class Scheduler:
         self.tz = zoneinfo.ZoneInfo(config.agent.timezone)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._dir = Path(config.agent.state_dir) / "scheduler"
-        self._jobs_path = self._dir / "jobs.json"
+        self._jobs_path = jobs_file(config.agent.state_dir)
         self._runs_path = self._dir / "runs.json"
 
     # -- jobs ----------------------------------------------------------------
@@ -127,9 +167,8 @@ class Scheduler:
         return configured + self._requested()
 
     def _requested(self) -> list[ScheduledJob]:
-        saved = _read_json(self._jobs_path, {"jobs": []})
         jobs = []
-        for index, item in enumerate(saved.get("jobs", [])):
+        for index, item in enumerate(read_requested(self.config.agent.state_dir)):
             try:
                 jobs.append(
                     ScheduledJob(
@@ -162,10 +201,7 @@ class Scheduler:
         Raises:
             RequestError: Bad name, cron expression or task, or the name is taken.
         """
-        if not _NAME.fullmatch(name):
-            raise RequestError(
-                f"invalid job name {name!r}: letters, digits, '.', '_' and '-', at most 64"
-            )
+        check_job_name(name)
         cron = check_cron(cron)
         task = task.strip()
         if not task or "\0" in task or len(task) > 1000:
@@ -174,8 +210,8 @@ class Scheduler:
             raise RequestError(f"a scheduled job named {name!r} already exists")
         created = self._clock().astimezone(dt.UTC).isoformat()
         job = ScheduledJob(name, cron, task, "request", created)
-        saved = [attrs.asdict(j) for j in self._requested()] + [attrs.asdict(job)]
-        _write_json(self._jobs_path, {"jobs": saved})
+        saved = [*read_requested(self.config.agent.state_dir), attrs.asdict(job)]
+        write_requested(self.config.agent.state_dir, saved)
         self._record(name, self._clock())  # its first run is the next one, not a missed one
         return job
 
@@ -191,8 +227,8 @@ class Scheduler:
                 f"job {name!r} comes from the configuration file; remove it there "
                 f"({self.config.origin or 'hf-agent.json'})"
             )
-        kept = [attrs.asdict(j) for j in self._requested() if j.name != name]
-        _write_json(self._jobs_path, {"jobs": kept})
+        kept = [j for j in read_requested(self.config.agent.state_dir) if j.get("name") != name]
+        write_requested(self.config.agent.state_dir, kept)
         return job
 
     # -- time ----------------------------------------------------------------

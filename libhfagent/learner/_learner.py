@@ -18,6 +18,9 @@
   seen ``min_support`` times becomes a :class:`Suggestion`
   (``suggestion_added``) and, when its trigger fires again, a
   ``suggestion_due`` signal proposes the action before anyone acts;
+- SSH authentication lines (the auth log or the journal) feed a
+  :class:`BruteForceDetector`: ``brute_force`` when a source crosses the
+  threshold (5 failures in 600 s, as fail2ban);
 - kernel messages, diskstats latency and SMART reports make a risk level
   per disk (:class:`DiskHealth`): ``disk_risk`` when it rises;
 - ``cpu_load`` and ``memory_usage`` build hour-of-week usage profiles for
@@ -46,11 +49,14 @@ import attrs
 
 from .._errors import RequestError
 from ..config import Config
+from ..observer._auth import parse_auth_message
 from ..observer._events import Event, Metric, Severity
 from ..observer._kernel import parse_kernel_message
+from ..observer._syslog import parse_syslog_line
 from ..observer._templates import TemplateMiner
 from ._anomaly import AnomalyDetector
 from ._associations import AssociationMiner
+from ._bruteforce import BruteForceDetector
 from ._disks import DiskHealth, DiskRisk
 from ._logs import LogRates
 from ._profiles import Advice, InstanceSize, UsageProfile, advise, load_catalogue
@@ -216,6 +222,7 @@ class Learner:
         self._rates = LogRates(warmup=warmup)
         self._units = _UnitMemory()
         self._disks = DiskHealth()
+        self._ssh = BruteForceDetector()
         tz = zoneinfo.ZoneInfo(config.agent.timezone)
         self._profiles = {name: UsageProfile(name, tz) for name in _PROFILES.values()}
         self._suggestions: dict[str, Suggestion] = {}
@@ -341,6 +348,7 @@ class Learner:
             return signals
         if not event.message or event.source in ("units", "metrics"):
             return signals
+        signals += self._auth(event)
         if event.source == "kernel" or "kind" in event.fields:
             kernel = parse_kernel_message(event.message)
             risk = self._disks.kernel(at, kernel) if kernel is not None else None
@@ -365,6 +373,34 @@ class Learner:
             }
             signals.extend(self._trigger(anomaly.kind, anomaly.key, when, anomaly.score, fields))
         return signals
+
+    def _auth(self, event: Event) -> list[Signal]:
+        """SSH brute force, as it happens (fail2ban's 5 failures in 600 s by default)."""
+        fields = event.fields
+        app = fields.get("identifier") or fields.get("SYSLOG_IDENTIFIER") or fields.get("app")
+        message, pid = event.message, fields.get("pid")
+        if not isinstance(app, str):
+            if event.source != "auth":
+                return []
+            record = parse_syslog_line(event.message, now=event.timestamp, tz=dt.UTC)
+            if record is None:
+                return []
+            app, pid, message = record.app, record.pid, record.message
+        if not app.startswith("sshd"):
+            return []
+        parsed = parse_auth_message(app, pid if isinstance(pid, int) else None, message)
+        if parsed is None:
+            return []
+        offender = self._ssh.feed(event.timestamp, parsed, log_host=event.host or None)
+        if offender is None:
+            return []
+        details = {
+            "ip": offender.ip,
+            "failures": offender.failures,
+            "first": offender.first.isoformat(),
+            "last": offender.last.isoformat(),
+        }
+        return self._trigger("brute_force", f"ssh:{offender.ip}", event.timestamp, 1.0, details)
 
     def _trigger(
         self, kind: str, key: str, at: dt.datetime, score: float, fields: dict[str, Any]

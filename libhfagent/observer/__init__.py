@@ -8,11 +8,25 @@ from ._diskstats import DiskCounters as DiskCounters
 from ._diskstats import DiskRates as DiskRates
 from ._diskstats import disk_rates as disk_rates
 from ._diskstats import parse_diskstats as parse_diskstats
+from ._errorlog import ErrorLogRecord as ErrorLogRecord
+from ._errorlog import parse_apache_error_line as parse_apache_error_line
+from ._errorlog import parse_error_line as parse_error_line
+from ._errorlog import parse_nginx_error_line as parse_nginx_error_line
 from ._events import Event as Event
 from ._events import Metric as Metric
 from ._events import Severity as Severity
 from ._files import LineCounts as LineCounts
 from ._files import rotation_chain as rotation_chain
+from ._journal import JournalSource as JournalSource
+from ._kernel import KernelEvent as KernelEvent
+from ._kernel import parse_kernel_message as parse_kernel_message
+from ._kmsg import KmsgRecord as KmsgRecord
+from ._kmsg import KmsgSource as KmsgSource
+from ._kmsg import parse_kmsg_record as parse_kmsg_record
+from ._logformat import APACHE_COMBINED as APACHE_COMBINED
+from ._logformat import NGINX_COMBINED as NGINX_COMBINED
+from ._logformat import LogFormatParser as LogFormatParser
+from ._logformat import compile_log_format as compile_log_format
 from ._metrics import MetricsSource as MetricsSource
 from ._observer import Observer as Observer
 from ._syslog import SyslogRecord as SyslogRecord
@@ -27,12 +41,20 @@ from ._units import UnitState as UnitState
 from ._units import UnitTracker as UnitTracker
 
 __all__ = [
+    "APACHE_COMBINED",
+    "NGINX_COMBINED",
     "AccessRecord",
     "AuthEvent",
     "DiskCounters",
     "DiskRates",
+    "ErrorLogRecord",
     "Event",
+    "JournalSource",
+    "KernelEvent",
+    "KmsgRecord",
+    "KmsgSource",
     "LineCounts",
+    "LogFormatParser",
     "Metric",
     "MetricsSource",
     "Observer",
@@ -44,11 +66,17 @@ __all__ = [
     "UnitSource",
     "UnitState",
     "UnitTracker",
+    "compile_log_format",
     "disk_rates",
     "mask_token",
     "parse_access_line",
+    "parse_apache_error_line",
     "parse_auth_message",
     "parse_diskstats",
+    "parse_error_line",
+    "parse_kernel_message",
+    "parse_kmsg_record",
+    "parse_nginx_error_line",
     "parse_syslog_line",
     "rotation_chain",
     "take_snapshot",

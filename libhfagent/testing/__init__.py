@@ -4,6 +4,9 @@ They start real system parts, private to a temporary directory, so that tests
 observe genuine behaviour rather than mocks:
 
 - :class:`NginxServer`: an nginx on ``127.0.0.1`` writing real access logs.
+- :class:`PrivateSystemBus`: ``dbus-daemon --system`` and ``polkitd`` in a private
+  mount namespace, with the project's policy files.
+- :func:`build_journal`: a real journal file written by ``systemd-journal-remote``.
 - :class:`SystemdNamespace`: a real systemd as PID 1 of a PID + mount + cgroup
   namespace on an overlay of ``/`` (units, bus activation, watchdog).
 
@@ -14,14 +17,26 @@ installed.
 
 from __future__ import annotations
 
+from ._bus import BusError as BusError
+from ._bus import CallResult as CallResult
+from ._bus import PrivateSystemBus as PrivateSystemBus
+from ._journal import JournalBuildError as JournalBuildError
+from ._journal import build_journal as build_journal
+from ._journal import export_entries as export_entries
 from ._nginx import NginxError as NginxError
 from ._nginx import NginxServer as NginxServer
 from ._systemd import SystemdError as SystemdError
 from ._systemd import SystemdNamespace as SystemdNamespace
 
 __all__ = [
+    "BusError",
+    "CallResult",
+    "JournalBuildError",
     "NginxError",
     "NginxServer",
+    "PrivateSystemBus",
     "SystemdError",
     "SystemdNamespace",
+    "build_journal",
+    "export_entries",
 ]

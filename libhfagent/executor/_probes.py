@@ -1,0 +1,431 @@
+"""Read-only probes: disk usage, big or old files, processes, ports, services, disk health.
+
+Each probe returns a JSON-ready report; :func:`render_probe` turns it into text in
+the request's language. Tree walks are bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import json
+import os
+import re
+import stat
+import subprocess
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import ExecutionError, RequestError
+from .._i18n import fmt_int, translator
+
+__all__ = ["check_probe_args", "render_probe", "run_probe"]
+
+#: Entries looked at by one scan, at most.
+SCAN_LIMIT = 500_000
+
+
+def _count(args: Mapping[str, Any], default: int) -> int:
+    value = args.get("count", default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise RequestError(f"count: expected a whole number between 1 and 1000, got {value!r}")
+    return value
+
+
+def check_probe_args(action: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """A probe's arguments, checked and normalised.
+
+    Raises:
+        RequestError: An argument cannot be used.
+    """
+    from ._actions import _number, check_path, check_unit
+
+    out: dict[str, Any] = {}
+    if action in ("disk.usage", "files.find"):
+        out["path"] = check_path(args.get("path", "/"), "path")
+    if action == "files.find":
+        for key in ("size", "older_than"):
+            value = _number(args, key)
+            if value is not None:
+                out[key] = int(value)
+        out["count"] = _count(args, 20)
+    elif action == "process.top":
+        metric = args.get("metric", "cpu")
+        if metric not in ("cpu", "memory"):
+            raise RequestError(f"metric: expected cpu or memory, got {metric!r}")
+        out = {"metric": metric, "count": _count(args, 10)}
+    elif action == "network.listening":
+        port = args.get("port")
+        if port is not None:
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+                raise RequestError(f"port: expected a port number (1-65535), got {port!r}")
+            out["port"] = port
+    elif action == "service.status":
+        out["service"] = check_unit(args.get("service"))
+    elif action == "disk.health":
+        device = args.get("device")
+        if device is not None:
+            if not isinstance(device, str) or not re.fullmatch(
+                r"(/dev/)?[A-Za-z0-9_-]{1,64}", device
+            ):
+                raise RequestError(f"device: expected a block device like sda, got {device!r}")
+            out["device"] = device.removeprefix("/dev/")
+    return out
+
+
+def run_probe(action: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Run a probe on checked arguments; its JSON-ready report."""
+    return {
+        "disk.usage": disk_usage,
+        "files.find": find_files,
+        "process.top": process_top,
+        "network.listening": listening,
+        "service.status": service_status,
+        "disk.health": disk_health,
+    }[action](args)
+
+
+def _scan(root: str, *, limit: int = SCAN_LIMIT) -> tuple[list[tuple[str, os.stat_result]], bool]:
+    """Files under ``root`` on its filesystem, at most ``limit`` entries; (files, complete)."""
+    files: list[tuple[str, os.stat_result]] = []
+    try:
+        dev = os.lstat(root).st_dev
+    except OSError as exc:
+        raise RequestError(f"path: cannot read {root}: {exc.strerror}") from exc
+    stack, seen = [root], 0
+    while stack:
+        top = stack.pop()
+        try:
+            it = os.scandir(top)
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                seen += 1
+                if seen > limit:
+                    return files, False
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    if st.st_dev == dev:
+                        stack.append(entry.path)
+                elif stat.S_ISREG(st.st_mode):
+                    files.append((entry.path, st))
+    return files, True
+
+
+def disk_usage(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Free space of each filesystem and the biggest folders directly under ``path``."""
+    from ..observer._system import take_snapshot
+
+    root = args["path"]
+    snapshot = take_snapshot(cpu_interval=0.0)
+    mounts = [
+        {
+            "mount": d.mount,
+            "device": d.device,
+            "total": d.total,
+            "used": d.used,
+            "free": d.free,
+            "percent": d.percent,
+        }
+        for d in snapshot.disks
+    ]
+    files, complete = _scan(root)
+    sizes: dict[str, int] = {}
+    prefix = root.rstrip("/") + "/"
+    for path, st in files:
+        rest = path[len(prefix) :]
+        head = prefix + rest.split("/", 1)[0]
+        sizes[head] = sizes.get(head, 0) + st.st_blocks * 512
+    biggest = sorted(sizes.items(), key=lambda kv: -kv[1])[:10]
+    return {
+        "path": root,
+        "mounts": mounts,
+        "biggest": [[p, s] for p, s in biggest],
+        "scanned": len(files),
+        "complete": complete,
+    }
+
+
+def find_files(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The biggest (or, with only an age, the oldest) files under ``path`` that match."""
+    now = time.time()
+    files, complete = _scan(args["path"])
+    size, older = args.get("size"), args.get("older_than")
+    chosen = [
+        (p, st)
+        for p, st in files
+        if (size is None or st.st_size >= size) and (older is None or st.st_mtime <= now - older)
+    ]
+    count = args.get("count", 20)
+    if size is None and older is not None:
+        top = heapq.nsmallest(count, chosen, key=lambda f: f[1].st_mtime)
+    else:
+        top = heapq.nlargest(count, chosen, key=lambda f: f[1].st_size)
+    return {
+        "path": args["path"],
+        "matched": len(chosen),
+        "bytes": sum(st.st_size for _, st in chosen),
+        "files": [{"path": p, "size": st.st_size, "mtime": int(st.st_mtime)} for p, st in top],
+        "complete": complete,
+    }
+
+
+def process_top(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The heaviest processes by CPU (sampled over 0.3 s) or resident memory."""
+    import psutil
+
+    procs = list(psutil.process_iter(["pid", "name", "username", "memory_info"]))
+    if args["metric"] == "cpu":
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.cpu_percent(None)
+        time.sleep(0.3)
+    rows = []
+    for p in procs:
+        try:
+            cpu = p.cpu_percent(None) if args["metric"] == "cpu" else 0.0
+            mem = p.info["memory_info"].rss if p.info["memory_info"] else 0
+        except psutil.Error:
+            continue
+        rows.append(
+            {
+                "pid": p.pid,
+                "name": p.info["name"],
+                "user": p.info["username"],
+                "cpu": cpu,
+                "rss": mem,
+            }
+        )
+    key = "cpu" if args["metric"] == "cpu" else "rss"
+    rows.sort(key=lambda r: -r[key])
+    return {"metric": args["metric"], "processes": rows[: args["count"]]}
+
+
+def listening(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Listening TCP sockets and bound UDP sockets, with their processes."""
+    import psutil
+
+    names: dict[int, str] = {}
+    rows = []
+    for conn in psutil.net_connections(kind="inet"):
+        tcp = conn.type == 1
+        if tcp and conn.status != psutil.CONN_LISTEN:
+            continue
+        if not tcp and conn.raddr:
+            continue
+        port = conn.laddr.port if conn.laddr else 0
+        if args.get("port") is not None and port != args["port"]:
+            continue
+        name = ""
+        if conn.pid:
+            if conn.pid not in names:
+                try:
+                    names[conn.pid] = psutil.Process(conn.pid).name()
+                except psutil.Error:
+                    names[conn.pid] = ""
+            name = names[conn.pid]
+        rows.append(
+            {
+                "proto": "tcp" if tcp else "udp",
+                "address": conn.laddr.ip if conn.laddr else "",
+                "port": port,
+                "pid": conn.pid,
+                "process": name,
+            }
+        )
+    rows.sort(key=lambda r: (r["port"], r["proto"], r["address"]))
+    return {"sockets": rows}
+
+
+def service_status(args: Mapping[str, Any]) -> dict[str, Any]:
+    """A unit's state from systemd over D-Bus, else from ``systemctl show``."""
+    from ._systemd import Systemd, parse_systemctl_show
+
+    unit = args["service"]
+    try:
+        return {**Systemd().unit_state(unit).to_dict(), "via": "dbus"}
+    except ExecutionError as exc:
+        argv = [
+            "systemctl",
+            "show",
+            unit,
+            "--no-pager",
+            "-p",
+            "Id,LoadState,ActiveState,SubState,UnitFileState,RequiredBy,WantedBy,BoundBy",
+        ]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            raise exc from None
+        if proc.returncode != 0 or "ActiveState=" not in proc.stdout:
+            raise ExecutionError(
+                f"service.status: systemd cannot be reached: {exc}; "
+                f"systemctl: {proc.stderr.strip()[:200]}"
+            ) from None
+        return {**parse_systemctl_show(unit, proc.stdout).to_dict(), "via": "systemctl"}
+
+
+_IO_ERROR = re.compile(
+    r"I/O error|critical medium error|Buffer I/O error|ata\d+.*(?:failed|error)|"
+    r"blk_update_request|UNC|Unrecovered read error|SMART",
+    re.IGNORECASE,
+)
+
+
+def _kmsg_errors(limit: int = 50) -> list[str]:
+    lines: list[str] = []
+    try:
+        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return lines
+    try:
+        while True:
+            try:
+                record = os.read(fd, 8192).decode("utf-8", "replace")
+            except BlockingIOError:
+                break
+            except OSError:
+                continue
+            message = record.split(";", 1)[-1].split("\n", 1)[0]
+            if _IO_ERROR.search(message):
+                lines.append(message)
+    finally:
+        os.close(fd)
+    return lines[-limit:]
+
+
+def disk_health(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Evidence about disks: kernel I/O errors, /proc/diskstats, ``smartctl -j`` when present."""
+    evidence: list[dict[str, Any]] = []
+    device = args.get("device")
+    for message in _kmsg_errors():
+        if device is None or device in message:
+            evidence.append({"source": "kmsg", "message": message})
+    disks: list[dict[str, Any]] = []
+    try:
+        with open("/proc/diskstats", encoding="ascii") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 14 or parts[2].startswith(("loop", "ram")):
+                    continue
+                name = parts[2]
+                if device is not None and name != device:
+                    continue
+                reads, read_ms, writes, write_ms = (int(parts[i]) for i in (3, 6, 7, 10))
+                disks.append(
+                    {
+                        "device": name,
+                        "reads": reads,
+                        "writes": writes,
+                        "read_latency_ms": round(read_ms / reads, 3) if reads else 0.0,
+                        "write_latency_ms": round(write_ms / writes, 3) if writes else 0.0,
+                    }
+                )
+    except OSError:
+        pass
+    for disk in disks:
+        if not os.path.exists(f"/sys/block/{disk['device']}/device"):
+            continue
+        try:
+            proc = subprocess.run(
+                ["smartctl", "-j", "-H", "-A", f"/dev/{disk['device']}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        try:
+            smart = json.loads(proc.stdout)
+        except ValueError:
+            continue
+        passed = smart.get("smart_status", {}).get("passed")
+        if passed is not None:
+            disk["smart_passed"] = passed
+            if not passed:
+                evidence.append({"source": "smart", "message": f"{disk['device']}: SMART failed"})
+    return {"disks": disks, "evidence": evidence, "healthy": not evidence}
+
+
+def _size(n: float, lang: str) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            from .._i18n import fmt_decimal
+
+            return f"{fmt_decimal(n / scale, lang, 1)} {unit}"
+    return f"{fmt_int(int(n), lang)} B"
+
+
+def render_probe(action: str, report: Mapping[str, Any], lang: str) -> str:
+    """A probe's report as text in ``lang``."""
+    _ = translator(lang).gettext
+    lines: list[str] = []
+    if action == "disk.usage":
+        for m in report["mounts"]:
+            lines.append(
+                _("%(mount)s: %(free)s free of %(total)s (%(percent)s%% used)")
+                % {
+                    "mount": m["mount"],
+                    "free": _size(m["free"], lang),
+                    "total": _size(m["total"], lang),
+                    "percent": fmt_int(round(m["percent"]), lang),
+                }
+            )
+        if report["biggest"]:
+            lines.append(_("Biggest under %(path)s:") % {"path": report["path"]})
+            lines += [f"  {_size(s, lang):>10}  {p}" for p, s in report["biggest"]]
+    elif action == "files.find":
+        lines.append(
+            _("%(count)s files match under %(path)s (%(size)s).")
+            % {
+                "count": fmt_int(report["matched"], lang),
+                "path": report["path"],
+                "size": _size(report["bytes"], lang),
+            }
+        )
+        lines += [f"  {_size(f['size'], lang):>10}  {f['path']}" for f in report["files"]]
+    elif action == "process.top":
+        for p in report["processes"]:
+            value = f"{p['cpu']:.1f} % CPU" if report["metric"] == "cpu" else _size(p["rss"], lang)
+            lines.append(f"  {p['pid']:>7}  {value:>12}  {p['name']} ({p['user']})")
+    elif action == "network.listening":
+        if not report["sockets"]:
+            lines.append(_("No listening socket."))
+        for s in report["sockets"]:
+            lines.append(
+                f"  {s['proto']} {s['address']}:{s['port']}  {s['process'] or '?'}"
+                + (f" ({s['pid']})" if s["pid"] else "")
+            )
+    elif action == "service.status":
+        lines.append(
+            _("%(name)s is %(active)s (%(sub)s), %(file)s.")
+            % {
+                "name": report["name"],
+                "active": report["active_state"],
+                "sub": report["sub_state"],
+                "file": report["unit_file_state"] or report["load_state"],
+            }
+        )
+        if report["dependents"]:
+            lines.append(
+                _("Depending on it: %(units)s") % {"units": ", ".join(report["dependents"])}
+            )
+    elif action == "disk.health":
+        if report["healthy"]:
+            lines.append(_("No sign of a failing disk (kernel messages, SMART)."))
+        else:
+            lines.append(_("Signs of a failing disk:"))
+            lines += [f"  [{e['source']}] {e['message']}" for e in report["evidence"]]
+        for d in report["disks"]:
+            lines.append(
+                f"  {d['device']}: "
+                + _("read latency %(r)s ms, write latency %(w)s ms")
+                % {"r": d["read_latency_ms"], "w": d["write_latency_ms"]}
+            )
+    return "\n".join(lines)
