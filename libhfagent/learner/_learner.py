@@ -377,15 +377,17 @@ class Learner:
     def _auth(self, event: Event) -> list[Signal]:
         """SSH brute force, as it happens (fail2ban's 5 failures in 600 s by default)."""
         fields = event.fields
-        app = fields.get("identifier") or fields.get("SYSLOG_IDENTIFIER") or fields.get("app")
-        message, pid = event.message, fields.get("pid")
-        if not isinstance(app, str):
-            if event.source != "auth":
-                return []
+        record = None
+        if event.source == "auth" or "app" in fields:  # a syslog line (file source)
             record = parse_syslog_line(event.message, now=event.timestamp, tz=dt.UTC)
-            if record is None:
-                return []
+        app: object
+        if record is not None:
             app, pid, message = record.app, record.pid, record.message
+        else:  # the journal: the identifier and pid are fields, the message is bare
+            app = fields.get("identifier") or fields.get("SYSLOG_IDENTIFIER")
+            pid, message = fields.get("pid"), event.message
+        if not isinstance(app, str):
+            return []
         if not app.startswith("sshd"):
             return []
         parsed = parse_auth_message(app, pid if isinstance(pid, int) else None, message)
