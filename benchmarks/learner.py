@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from libhfagent import Config, Learner  # noqa: E402
-from libhfagent.learner import Signal  # noqa: E402
-from libhfagent.observer import Event, Metric  # noqa: E402
+from libhfagent import Config, Learner
+from libhfagent.learner import Signal
+from libhfagent.observer import Event, Metric
 
 T0 = dt.datetime(2026, 10, 5, tzinfo=dt.UTC)
 DAYS = 30

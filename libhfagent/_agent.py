@@ -130,7 +130,9 @@ class Agent:
         if previewed is not None:
             parts.append(render_preview(previewed, lang))
             auto = self.config.agent.user_mode == "auto" and not previewed.needs_confirmation
-            if (yes or auto) and not previewed.preview.failed:
+            if previewed.refused:  # over a policy limit once the preview counted the files
+                parts.append(_denied_text(f"plan {previewed.plan_id}", previewed.refused, lang))
+            elif (yes or auto) and not previewed.preview.failed:
                 applied = self.executor.apply(previewed.plan_id)
                 parts.append(render_outcome(applied, lang))
             else:

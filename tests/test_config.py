@@ -975,7 +975,7 @@ def test_every_field_is_read_from_the_file() -> None:
                     sender="agent@example.org",
                     starttls=True,
                     username="agent",
-                    password_file="/etc/hf-agent/smtp",
+                    password_file="/etc/hf-agent/smtp",  # noqa: S106
                 ),
                 webhook=WebhookSettings(url="https://hooks.example.org/x", timeout=3),
                 min_severity="critical",

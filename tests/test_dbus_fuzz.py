@@ -168,7 +168,6 @@ def test_random_calls(bus: PrivateSystemBus) -> None:
         "return",
         "org.freedesktop.DBus.Error.InvalidArgs",
         "org.huggingface.Agent1.Error.InvalidArgument",
-        "org.huggingface.Agent1.Error.NotSupported",
     }
     assert status_ok(bus)
 

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from libhfagent import Config, Learner
+from libhfagent.executor import Executor
+from libhfagent.executor._audit import AuditLog
+from libhfagent.interpreter._types import Intent, Plan, Step
 from libhfagent.testing._bus import CallResult, PrivateSystemBus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +40,6 @@ NOT_AUTHORIZED = "org.huggingface.Agent1.Error.NotAuthorized"
 INTERACTIVE = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
 INVALID_ARGUMENT = "org.huggingface.Agent1.Error.InvalidArgument"
 INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
-NOT_SUPPORTED = "org.huggingface.Agent1.Error.NotSupported"
 
 #: A path and a client that appear only in the test's access log: no denial may reveal them.
 HIDDEN_PATH = "/secret-admin-7f3a9c"
@@ -161,7 +167,6 @@ CALLS: dict[str, tuple[str, tuple[Any, ...]]] = {
 }
 READ_METHODS = ("Interpret", "GetStatus", "ListSuggestions")
 PROTECTED = tuple(m for m in CALLS if m not in READ_METHODS)
-NOT_BUILT = ("Execute", "ListSuggestions", "ReplySuggestion", "ReadAudit", "VerifyAudit")
 
 
 @pytest.fixture(scope="module")
@@ -273,24 +278,12 @@ def test_root_get_status(shared: tuple[PrivateSystemBus, Path]) -> None:
     assert status["config"] == str(config)
 
 
-@pytest.mark.parametrize("method", NOT_BUILT)
-def test_root_methods_not_built_say_what_is_missing(
-    shared: tuple[PrivateSystemBus, Path], method: str
-) -> None:
-    bus, _ = shared
-    signature, body = CALLS[method]
-    reply = call(bus, method, signature, *body)
-    assert reply.error == NOT_SUPPORTED
-    assert "not available yet" in reply.message and "libhfagent has no" in reply.message
-
-
 @pytest.mark.parametrize("method", READ_METHODS)
 def test_nobody_may_read(shared: tuple[PrivateSystemBus, Path], method: str) -> None:
     bus, _ = shared
     signature, body = CALLS[method]
     reply = call(bus, method, signature, *body, user=NOBODY)
-    # Authorised: either the answer, or the part that is not built yet.
-    assert reply.error in (None, NOT_SUPPORTED), reply
+    assert reply.error is None, reply
 
 
 @pytest.mark.parametrize("interactive", [False, True])
@@ -365,3 +358,228 @@ def test_without_polkit_only_root_is_served(tmp_path: Path) -> None:
         assert call(bus, "GetStatus").error is None
         bus.start_polkit()
         assert call(bus, "GetStatus", user=NOBODY).error is None
+
+
+# -- Execute, suggestions, audit: the Executor's apply step, the Learner, the audit log --
+
+DAY = 86400
+
+
+def old_files(directory: Path, count: int) -> list[Path]:
+    """``count`` rotated logs a month old, and the current one."""
+    directory.mkdir(parents=True)
+    old = time.time() - 30 * DAY
+    made = []
+    for i in range(count):
+        path = directory / f"app.log.{i}"
+        path.write_bytes(os.urandom(500 + i))
+        os.utime(path, (old, old))
+        made.append(path)
+    (directory / "app.log").write_text("current")
+    return made
+
+
+def delete_plan(directory: Path) -> Plan:
+    return Plan(
+        Intent("free space in the old logs", "en", "disk.cleanup", 0.95, {}),
+        (
+            Step(
+                "files.delete",
+                {"paths": [str(directory)], "patterns": ["*.[0-9]*"], "older_than": 7 * DAY},
+                changes_system=True,
+            ),
+        ),
+    )
+
+
+def seed_suggestion(config: Path) -> str:
+    """Teach the test's Learner state one suggestion (memory climbs, apache2 restarted)."""
+    from test_learner import memory_then_restart
+
+    learner = Learner.open(Config.load(str(config)))
+    try:
+        memory_then_restart(learner, 10)
+        (suggestion,) = learner.suggestions()
+    finally:
+        learner.close()
+    return suggestion.id
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[tuple[PrivateSystemBus, Path]]:
+    if not PrivateSystemBus.available():
+        pytest.skip("needs root, dbus-daemon and polkitd")
+    config = write_agent_config(tmp_path)
+    with agent_bus(tmp_path, config) as bus:
+        yield bus, config
+
+
+def test_root_execute_applies_the_preview_and_the_audit_verifies(
+    own: tuple[PrivateSystemBus, Path],
+) -> None:
+    bus, config = own
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        logs = Path(tmp) / "logs"
+        made = old_files(logs, 5)
+        executor = Executor(Config.load(str(config)))
+        previewed = executor.preview(delete_plan(logs))
+        assert previewed is not None and previewed.to_dict()["preview"]["totals"]["deleted"] == 5
+        # A file that arrives after the preview is not in the plan: it stays.
+        late = logs / "app.log.99"
+        late.write_text("arrived after the preview")
+        os.utime(late, (time.time() - 30 * DAY,) * 2)
+        # Nobody may apply it: denied, nothing changed.
+        for interactive in (False, True):
+            denied = call(
+                bus,
+                "Execute",
+                "sa{sv}",
+                previewed.plan_id,
+                {},
+                user=NOBODY,
+                interactive=interactive,
+            )
+            assert denied.error == (NOT_AUTHORIZED if interactive else INTERACTIVE), denied
+        assert all(p.exists() for p in made)
+        assert executor.plans.load(previewed.plan_id).state == "previewed"
+        reply = call(bus, "Execute", "sa{sv}", previewed.plan_id, {"lang": ["s", "fr"]})
+        assert reply.error is None, reply
+        outcome = reply.body[0]
+        assert outcome["applied"] == ["files.delete"] and outcome["plan_id"] == previewed.plan_id
+        assert "failed" not in outcome and outcome["text"]
+        assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.99"]
+        assert executor.plans.load(previewed.plan_id).state == "applied"
+        # Applied once: a second Execute is refused and changes nothing.
+        again = call(bus, "Execute", "sa{sv}", previewed.plan_id, {})
+        assert again.error == INVALID_ARGUMENT and "applied already" in again.message
+        unknown = call(bus, "Execute", "sa{sv}", "0123456789abcdef", {})
+        assert unknown.error == INVALID_ARGUMENT, unknown
+    verified = call(bus, "VerifyAudit")
+    assert verified.error is None, verified
+    assert verified.body[0]["ok"] is True and verified.body[0]["records"] >= 2
+    records = call(bus, "ReadAudit", "a{sv}", {}).body[0]
+    applied = [r for r in records if r.get("plan_id") == previewed.plan_id]
+    assert [r["event"] for r in applied] == ["apply", "outcome"]
+    assert applied[1]["outcome"] == "done"
+    assert applied[0]["actor"]["uid"] == 0 and applied[0]["actor"]["via"] == "hf-agentd"
+
+
+def test_root_execute_refuses_a_preview_whose_files_changed(
+    own: tuple[PrivateSystemBus, Path],
+) -> None:
+    bus, config = own
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        logs = Path(tmp) / "logs"
+        made = old_files(logs, 3)
+        previewed = Executor(Config.load(str(config))).preview(delete_plan(logs))
+        assert previewed is not None
+        made[0].write_text("changed")
+        os.utime(made[0], (time.time() - 30 * DAY,) * 2)
+        reply = call(bus, "Execute", "sa{sv}", previewed.plan_id, {})
+        assert reply.error == "org.huggingface.Agent1.Error.Failed", reply
+        assert "changed since the preview" in reply.message and str(made[0]) in reply.message
+        assert all(p.exists() for p in made)
+
+
+def test_root_ask_returns_the_plan_id_and_the_preview(
+    own: tuple[PrivateSystemBus, Path],
+) -> None:
+    bus, config = own
+    reply = call(bus, "Ask", "sa{sv}", "install security updates", {})
+    assert reply.error is None, reply
+    answer = reply.body[0]
+    pending = answer["outcome"]["pending"]
+    assert answer["intent"] == "packages.update" and len(pending) == 16
+    assert answer["outcome"]["plan_id"] == pending and answer["outcome"]["applied"] == []
+    assert answer["preview"]["steps"][0]["action"] == "packages.update"
+    assert f"hf-agent execute {pending}" in answer["text"]
+    assert Executor(Config.load(str(config))).plans.load(pending).state == "previewed"
+
+
+def test_ask_never_applies_even_in_auto_mode(tmp_path: Path) -> None:
+    if not PrivateSystemBus.available():
+        pytest.skip("needs root, dbus-daemon and polkitd")
+    config = write_agent_config(tmp_path, user_mode="auto")
+    data = json.loads(config.read_text())
+    config.write_text(json.dumps({**data, "security": {"sandbox_level": "permissive"}}))
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        logs = Path(tmp) / "logs"
+        made = old_files(logs, 3)
+        request = f"delete the files older than 7 days in {logs}"
+        # In auto mode with a permissive sandbox the policy allows it: `hf-agent ask`
+        # would apply it at once. Ask over D-Bus (the "analyze" right) only previews.
+        (step,) = unwrap_cli(["plan", "--json", request], config)["steps"]
+        assert (step["action"], step["decision"]) == ("files.delete", "allow"), step
+        with agent_bus(tmp_path, config) as bus:
+            reply = call(bus, "Ask", "sa{sv}", request, {})
+            assert reply.error is None, reply
+            answer = reply.body[0]
+            assert answer["outcome"]["applied"] == [] and len(answer["outcome"]["pending"]) == 16
+            assert answer["preview"]["totals"]["deleted"] == 3
+        assert all(p.exists() for p in made)
+
+
+def test_suggestions_are_listed_with_their_evidence_and_answered(
+    own: tuple[PrivateSystemBus, Path],
+) -> None:
+    bus, config = own
+    empty = call(bus, "ListSuggestions", "a{sv}", {})
+    assert empty.error is None and empty.body == [[]]
+    sid = seed_suggestion(config)
+    cli = unwrap_cli(["suggestions", "--json", "--lang", "fr"], config)["suggestions"]
+    listed = call(bus, "ListSuggestions", "a{sv}", {"lang": ["s", "fr"]}, user=NOBODY)
+    assert listed.error is None, listed
+    assert listed.body[0] == no_nulls(cli)
+    (suggestion,) = listed.body[0]
+    assert suggestion["id"] == sid and suggestion["status"] == "proposed"
+    assert suggestion["action"] == "service.restart:apache2"
+    assert len(suggestion["evidence"]) == suggestion["support"] >= 3
+    assert "redémarré" in suggestion["text"]
+    # Nobody may not answer: nothing changes.
+    denied = call(bus, "ReplySuggestion", "ss", sid, "reject", user=NOBODY)
+    assert denied.error == INTERACTIVE
+    assert call(bus, "ListSuggestions", "a{sv}", {"status": ["s", "rejected"]}).body == [[]]
+    bad = call(bus, "ReplySuggestion", "ss", sid, "maybe")
+    assert bad.error == INVALID_ARGUMENT and "expected one of" in bad.message
+    rejected = call(bus, "ReplySuggestion", "ss", sid, "reject")
+    assert rejected.error is None, rejected
+    assert rejected.body[0]["id"] == sid and rejected.body[0]["status"] == "rejected"
+    now = call(bus, "ListSuggestions", "a{sv}", {"status": ["s", "rejected"]}).body[0]
+    assert [s["id"] for s in now] == [sid]
+    assert call(bus, "ListSuggestions", "a{sv}", {"status": ["s", "proposed"]}).body == [[]]
+    wrong = call(bus, "ListSuggestions", "a{sv}", {"status": ["s", "maybe"]})
+    assert wrong.error == INVALID_ARGUMENT and "proposed" in wrong.message
+
+
+def test_audit_read_and_verify_mirror_the_cli(own: tuple[PrivateSystemBus, Path]) -> None:
+    bus, config = own
+    state = Config.load(str(config)).agent.state_dir
+    log = AuditLog(state, journal=False)
+    for n in range(4):
+        log.append({"event": "test", "request": f"request {n}", "intent": "disk.cleanup"})
+    # Nobody may not read nor verify the log.
+    for member, signature, body in (("ReadAudit", "a{sv}", ({},)), ("VerifyAudit", "", ())):
+        for interactive in (False, True):
+            denied = call(bus, member, signature, *body, user=NOBODY, interactive=interactive)
+            assert denied.error == (NOT_AUTHORIZED if interactive else INTERACTIVE), denied
+            assert denied.body == [] and "request" not in denied.message
+    verified = call(bus, "VerifyAudit")
+    assert verified.error is None, verified
+    cli = unwrap_cli(["audit", "verify", "--json"], config)
+    assert {k: v for k, v in verified.body[0].items() if k != "text"} == no_nulls(cli)
+    assert verified.body[0]["ok"] is True and verified.body[0]["records"] == 4
+    assert verified.body[0]["text"] == "4 records verified"
+    records = call(bus, "ReadAudit", "a{sv}", {})
+    assert records.error is None, records
+    assert records.body[0] == no_nulls(unwrap_cli(["audit", "show", "--json"], config))
+    last = call(bus, "ReadAudit", "a{sv}", {"last": ["u", 2]}).body[0]
+    assert [r["request"] for r in last] == ["request 2", "request 3"]
+    # A record altered afterwards: the chain no longer verifies, and the answer says where.
+    path = Path(log.path)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace("request 1", "request X")
+    path.write_text("".join(lines))
+    broken = call(bus, "VerifyAudit").body[0]
+    assert broken["ok"] is False and broken["records"] == 1
+    assert broken["first_bad"]["line"] == 2 and broken["first_bad"]["reason"]
+    assert "does not verify: line 2" in broken["text"]

@@ -42,7 +42,15 @@ def show(sd: SystemdNamespace, prop: str) -> str:
 def systemd() -> Iterator[SystemdNamespace]:
     if not SystemdNamespace.available():
         pytest.skip("needs root, systemd and a cgroup2 hierarchy")
-    with SystemdNamespace() as sd:
+    # The namespace has its own /tmp and /var/tmp: a checkout (and its virtualenv) living
+    # there must be bound in, and the unit's PrivateTmp would hide it again from the
+    # service, so the test relaxes it in that case only.
+    private = [p for p in (Path("/tmp"), Path("/var/tmp")) if ROOT.is_relative_to(p)]
+    venv = Path(sys.prefix)
+    binds = {str(ROOT): ROOT} if private else {}
+    if private and not venv.is_relative_to(ROOT):
+        binds[str(venv)] = venv
+    with SystemdNamespace(binds=binds) as sd:
         sd.copy_in(DBUS / "org.huggingface.Agent.conf", "/usr/share/dbus-1/system.d/")
         sd.copy_in(
             DBUS / "org.huggingface.Agent.service",
@@ -53,6 +61,8 @@ def systemd() -> Iterator[SystemdNamespace]:
             "/usr/share/polkit-1/actions/org.huggingface.Agent.policy",
         )
         unit = (DBUS / "hf-agent.service").read_text()
+        if private:
+            unit = unit.replace("PrivateTmp=yes", "PrivateTmp=no")
         sd.write_file(
             "/etc/systemd/system/hf-agent.service", unit.replace("/usr/bin/hf-agentd", DAEMON)
         )

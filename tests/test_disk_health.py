@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -127,7 +128,7 @@ def test_the_learner_raises_disk_risk_from_kernel_events_and_keeps_it(tmp_path) 
     from libhfagent import Config, Learner
     from libhfagent.observer import Event
 
-    config = Config.from_text('{"agent": {"state_dir": "%s"}}' % tmp_path)
+    config = Config.from_text(json.dumps({"agent": {"state_dir": str(tmp_path)}}))
     learner = Learner.open(config)
     t0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
     signals = []

@@ -100,7 +100,7 @@ def test_network_listening_finds_our_socket() -> None:
 
 def test_disk_health_gives_evidence_per_disk() -> None:
     report = probe("disk.health")
-    assert set(report) == {"disks", "evidence", "healthy"}
+    assert {"disks", "evidence", "healthy"} <= set(report)
     assert report["healthy"] == (not report["evidence"])
     for disk in report["disks"]:
         assert disk["read_latency_ms"] >= 0

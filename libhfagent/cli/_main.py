@@ -476,13 +476,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_BAD_INPUT
-        handler = getattr(args, "handler", None) or {
-            "ask": _cmd_ask,
-            "plan": _cmd_plan,
-            "logs": _cmd_logs,
-            "security": _cmd_security,
-            "config": _cmd_config,
-        }[args.command]
+        handler = (
+            getattr(args, "handler", None)
+            or {
+                "ask": _cmd_ask,
+                "plan": _cmd_plan,
+                "logs": _cmd_logs,
+                "security": _cmd_security,
+                "config": _cmd_config,
+            }[args.command]
+        )
         return int(handler(args, ui))
     except HFAgentError as exc:
         origin = getattr(exc, "origin", None)

@@ -9,6 +9,7 @@ that the files are still as previewed and writing an audit record before each st
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -39,8 +40,8 @@ from ..reports import (
 )
 from ._actions import ACTIONS, ActionContext, changes_system, get_action
 from ._plans import PlanRecord, PlanStore, canonical_plan, changed_since, plan_id_of
-from ._preview import Preview, run_preview
-from ._probes import render_probe
+from ._preview import Preview, PreviewEntry, run_preview
+from ._probes import disk_health, render_probe
 
 __all__ = [
     "Executor",
@@ -123,8 +124,16 @@ class PreviewedPlan:
     decisions: tuple[tuple[str, str], ...]
 
     @property
+    def refused(self) -> str:
+        """Why the plan is refused after its preview (a limit exceeded); empty when it is not.
+
+        A refused plan is kept under its id but is never applied.
+        """
+        return "; ".join(r for d, r in self.decisions if d == "deny")
+
+    @property
     def needs_confirmation(self) -> bool:
-        """Whether a step waits for a confirmation (none is denied: those are not kept)."""
+        """Whether a step waits for a confirmation (a refused plan never runs at all)."""
         return any(d == "confirm" for d, _ in self.decisions)
 
     def to_dict(self, max_entries: int = 200) -> dict[str, Any]:
@@ -135,6 +144,7 @@ class PreviewedPlan:
         data["entries_total"] = total
         return {
             "plan_id": self.plan_id,
+            "refused": self.refused or None,
             "steps": [
                 {"action": a, "args": dict(args), "decision": d, "reason": r}
                 for (a, args), (d, r) in zip(self.steps, self.decisions, strict=True)
@@ -258,7 +268,9 @@ def _audit_for(state_dir: Path) -> _AuditLike:
 _WEB_SOURCES = frozenset({"nginx", "apache"})
 
 #: Actions that read the machine and never change it, run by the Executor itself.
-READ_ONLY_ACTIONS = frozenset({"logs.summarize", "security.audit", "system.status"})
+READ_ONLY_ACTIONS = frozenset(
+    {"logs.summarize", "security.audit", "system.status", "resources.optimize"}
+)
 
 
 class Executor:
@@ -400,10 +412,42 @@ class Executor:
             simulable=simulable,
             now=now,
         )
+        for index, reasons in self._limit_refusals(steps, preview.entries).items():
+            decisions[index] = ("deny", "; ".join(reasons))
         canonical = canonical_plan(plan.intent.request, plan.intent.lang, plan.intent.intent, steps)
         plan_id = plan_id_of(canonical, preview.digest)
-        self.plans.save(PlanRecord(plan_id, canonical, preview, tuple(decisions)))
+        refused = any(d == "deny" for d, _ in decisions)
+        self.plans.save(
+            PlanRecord(
+                plan_id,
+                canonical,
+                preview,
+                tuple(decisions),
+                state="refused" if refused else "previewed",
+            )
+        )
         return PreviewedPlan(plan_id, preview, tuple(steps), tuple(decisions))
+
+    def _limit_refusals(
+        self,
+        steps: Sequence[tuple[str, Mapping[str, Any]]],
+        entries: Sequence[PreviewEntry],
+    ) -> dict[int, list[str]]:
+        """The policy's limits against what the preview changes for each step.
+
+        Returns:
+            For each step that exceeds a limit (by index), the reasons.
+        """
+        check = getattr(self.policy, "check_limits", None)
+        if check is None:
+            return {}
+        files, freed = _per_step(steps, entries)
+        refusals: dict[int, list[str]] = {}
+        for index, (action_id, _args) in enumerate(steps):
+            verdict = check(action_id, files=files[index], bytes=max(freed[index], 0))
+            if str(verdict.decision) == "deny":
+                refusals[index] = [str(r) for r in verdict.reasons]
+        return refusals
 
     @staticmethod
     def _known(action: str, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -441,6 +485,12 @@ class Executor:
             AuditError: The audit log cannot be written (the step did not run).
         """
         record = self.plans.load(plan_id)
+        if record.state == "refused":
+            reasons = "; ".join(r for d, r in record.decisions if d == "deny")
+            raise PolicyDenied(
+                f"plan {plan_id}: the policy refused it after its preview: {reasons}; "
+                "nothing was applied"
+            )
         if record.state != "previewed":
             raise RequestError(f"plan {plan_id}: it was {record.state} already; preview it again")
         plan = record.plan
@@ -466,6 +516,12 @@ class Executor:
             decision, reason = self._decide(Step(action_id, args, changes_system=True), confidence)
             if decision == "deny":
                 raise PolicyDenied(f"plan {plan_id}: the policy denies {action_id}: {reason}")
+        over = self._limit_refusals(record.steps, record.preview.entries)
+        if over:
+            reasons = "; ".join(r for rs in over.values() for r in rs)
+            raise PolicyDenied(
+                f"plan {plan_id}: the policy now refuses it: {reasons}; nothing was applied"
+            )
         base = {
             "actor": dict(actor or {"uid": os.getuid()}),
             "request": plan["request"],
@@ -585,7 +641,10 @@ class Executor:
         if step.action in ACTIONS:
             action = ACTIONS[step.action]
             checked = action.check(args)
-            report = dict(action.run(checked, ActionContext(self.state_dir, "")).report)
+            if step.action == "disk.health":
+                report = disk_health(checked, learned=self._learned_disk_risks())
+            else:
+                report = dict(action.run(checked, ActionContext(self.state_dir, "")).report)
             text = (
                 _render_packages(report, lang)
                 if step.action == "packages.update"
@@ -611,9 +670,49 @@ class Executor:
             scan = self.scan_security(since=args.get("since"))
             text = render_security(scan, lang)
             return StepResult(step.action, {**scan.to_dict(), "text": text}, text)
+        if step.action == "resources.optimize":
+            return self._optimize(lang)
         snapshot = take_snapshot()
         text = render_system(snapshot, lang, args.get("metric"))
         return StepResult(step.action, {**snapshot.to_dict(), "text": text}, text)
+
+    def _optimize(self, lang: str) -> StepResult:
+        """Right-sizing advice for this machine from the Learner's usage profiles.
+
+        Raises:
+            SourceError: The Learner's database cannot be opened.
+        """
+        import psutil
+
+        from ..learner import Learner
+        from ..reports._advice import render_advice
+
+        learner = Learner.open(self._config)
+        try:
+            advice = learner.advise(
+                vcpus=float(os.cpu_count() or 1),
+                memory_gib=psutil.virtual_memory().total / 2**30,
+            )
+        finally:
+            learner.close()
+        text = render_advice(advice, lang)
+        return StepResult("resources.optimize", {**advice.to_dict(), "text": text}, text)
+
+    def _learned_disk_risks(self) -> list[Any]:
+        """The Learner's disk risks; none when its database cannot be read."""
+        from ..learner import Learner
+
+        try:
+            learner = Learner.open(self._config)
+        except (HFAgentError, OSError, ValueError):
+            return []
+        try:
+            return list(learner.disk_risks())
+        except (HFAgentError, OSError, ValueError):
+            return []
+        finally:
+            with contextlib.suppress(HFAgentError, OSError):
+                learner.close()
 
     def summarize_logs(
         self,
@@ -717,6 +816,46 @@ class Executor:
             raise RequestError(
                 f"since: expected a number of seconds between 1 and ten years, got {since}"
             )
+
+
+def _per_step(
+    steps: Sequence[tuple[str, Mapping[str, Any]]], entries: Sequence[PreviewEntry]
+) -> tuple[list[int], list[int]]:
+    """Files changed (directories left out) and bytes freed by each step of a preview.
+
+    An entry belongs to the step whose explicit file selection names it, else to the
+    step that touches the closest folder above it (or the file itself).
+    """
+    files = [0] * len(steps)
+    freed = [0] * len(steps)
+    selected: dict[str, int] = {}
+    roots: list[tuple[str, int]] = []
+    for index, (action_id, args) in enumerate(steps):
+        for path in args.get("files", ()) if isinstance(args.get("files"), list) else ():
+            selected.setdefault(str(path), index)
+        try:
+            touched = get_action(action_id).touches(args).paths
+        except (HFAgentError, KeyError, TypeError):
+            touched = ()
+        roots += [(os.path.normpath(p), index) for p in touched]
+    roots.sort(key=lambda r: len(r[0]), reverse=True)
+    for entry in entries:
+        owner = selected.get(entry.path)
+        if owner is None:
+            owner = next(
+                (
+                    i
+                    for root, i in roots
+                    if entry.path == root or entry.path.startswith(root.rstrip("/") + "/")
+                ),
+                None,
+            )
+        if owner is None:
+            continue
+        if entry.kind != "dir":
+            files[owner] += 1
+        freed[owner] += entry.freed
+    return files, freed
 
 
 def _now_iso() -> str:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ExecutionError, RequestError
 from .._i18n import fmt_int, translator
+
+if TYPE_CHECKING:
+    from ..learner._disks import DiskRisk
 
 __all__ = ["check_probe_args", "render_probe", "run_probe"]
 
@@ -270,37 +273,112 @@ def service_status(args: Mapping[str, Any]) -> dict[str, Any]:
         return {**parse_systemctl_show(unit, proc.stdout).to_dict(), "via": "systemctl"}
 
 
+#: Kernel messages about a failing disk that the kernel-message parser may not name.
 _IO_ERROR = re.compile(
-    r"I/O error|critical medium error|Buffer I/O error|ata\d+.*(?:failed|error)|"
-    r"blk_update_request|UNC|Unrecovered read error|SMART",
-    re.IGNORECASE,
+    r"I/O error|critical medium error|ata\d+.*(?:failed command|error)|"
+    r"blk_update_request|\bUNC\b|Unrecovered read error"
 )
+#: Kinds of :func:`parse_kernel_message` events that concern a disk.
+_DISK_KINDS = frozenset(
+    {
+        "io_error",
+        "medium_error",
+        "ata_error",
+        "ata_timeout",
+        "ata_reset",
+        "scsi_error",
+        "nvme_timeout",
+        "nvme_reset",
+        "fs_error",
+    }
+)
+#: Kernel ring buffer records read at most.
+_KMSG_RECORDS = 100_000
 
 
 def _kmsg_errors(limit: int = 50) -> list[str]:
+    """The last ``limit`` kernel messages about a failing disk still in the ring buffer."""
+    from ..observer._kernel import parse_kernel_message
+
     lines: list[str] = []
     try:
         fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return lines
     try:
-        while True:
+        for _record in range(_KMSG_RECORDS):
             try:
                 record = os.read(fd, 8192).decode("utf-8", "replace")
             except BlockingIOError:
                 break
-            except OSError:
+            except OSError:  # EPIPE: the record was overwritten; read on
                 continue
             message = record.split(";", 1)[-1].split("\n", 1)[0]
-            if _IO_ERROR.search(message):
+            event = parse_kernel_message(message)
+            if (event is not None and event.kind in _DISK_KINDS) or _IO_ERROR.search(message):
                 lines.append(message)
     finally:
         os.close(fd)
     return lines[-limit:]
 
 
-def disk_health(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Evidence about disks: kernel I/O errors, /proc/diskstats, ``smartctl -j`` when present."""
+#: Whole disks whose SMART report is read, at most (one ``smartctl`` run each).
+MAX_SMART_DISKS = 16
+#: Seconds one ``smartctl`` run may take.
+SMART_TIMEOUT = 10.0
+_LEVELS = ("ok", "watch", "warning", "critical")
+
+
+def _whole_disks(device: str | None = None) -> list[str]:
+    """The whole disks in /sys/block (loop, ram and zram devices left out), sorted."""
+    try:
+        names = sorted(os.listdir("/sys/block"))
+    except OSError:
+        return []
+    disks = [n for n in names if not n.startswith(("loop", "ram", "zram"))]
+    if device is not None:
+        disks = [n for n in disks if n == device]
+    return disks[:MAX_SMART_DISKS]
+
+
+def _smart_levels(disks: Sequence[str], now: float) -> tuple[dict[str, Any], list[DiskRisk]]:
+    """SMART reports of ``disks`` (when ``smartctl`` is present) and the level they give."""
+    from ..learner._disks import DiskHealth, read_smart
+
+    reports: dict[str, Any] = {}
+    risks: list[DiskRisk] = []
+    if shutil.which("smartctl") is None:
+        return reports, risks
+    health = DiskHealth()
+    for disk in disks:
+        try:
+            report = read_smart(disk, timeout=SMART_TIMEOUT)
+        except (ValueError, OSError):
+            continue
+        if report is None:
+            continue
+        status = report.get("smart_status")
+        reports[disk] = {
+            "passed": status.get("passed") if isinstance(status, dict) else None,
+            "model": report.get("model_name") or report.get("model_family"),
+        }
+        health.smart(now, disk, report)
+    risks = [r for r in health.risks(now) if r.disk in reports]
+    return reports, risks
+
+
+def disk_health(args: Mapping[str, Any], *, learned: Sequence[DiskRisk] = ()) -> dict[str, Any]:
+    """Evidence about disks and a risk level per disk.
+
+    Evidence: kernel I/O errors now in the ring buffer, /proc/diskstats latencies,
+    ``smartctl -j -a`` of each whole disk when smartctl is present, and what the
+    Learner learnt (``learned``: kernel messages and rising latency over time).
+
+    Args:
+        args: Checked arguments (``device`` limits the report to one disk).
+        learned: The Learner's risks (:meth:`Learner.disk_risks`).
+    """
+    now = time.time()
     evidence: list[dict[str, Any]] = []
     device = args.get("device")
     for message in _kmsg_errors():
@@ -311,7 +389,7 @@ def disk_health(args: Mapping[str, Any]) -> dict[str, Any]:
         with open("/proc/diskstats", encoding="ascii") as f:
             for line in f:
                 parts = line.split()
-                if len(parts) < 14 or parts[2].startswith(("loop", "ram")):
+                if len(parts) < 14 or parts[2].startswith(("loop", "ram", "zram")):
                     continue
                 name = parts[2]
                 if device is not None and name != device:
@@ -326,31 +404,40 @@ def disk_health(args: Mapping[str, Any]) -> dict[str, Any]:
                         "write_latency_ms": round(write_ms / writes, 3) if writes else 0.0,
                     }
                 )
-    except OSError:
+    except (OSError, ValueError):
         pass
+    whole = _whole_disks(device)
+    smart, smart_risks = _smart_levels(whole, now)
     for disk in disks:
-        if not os.path.exists(f"/sys/block/{disk['device']}/device"):
-            continue
-        try:
-            proc = subprocess.run(
-                ["smartctl", "-j", "-H", "-A", f"/dev/{disk['device']}"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
+        if disk["device"] in smart and smart[disk["device"]]["passed"] is not None:
+            disk["smart_passed"] = smart[disk["device"]]["passed"]
+    levels: dict[str, dict[str, Any]] = {
+        d: {"disk": d, "level": "ok", "sources": [], "evidence": []} for d in whole
+    }
+    for source, risks in (("learner", learned), ("smart", smart_risks)):
+        for risk in risks:
+            if device is not None and risk.disk != device:
+                continue
+            entry = levels.setdefault(
+                risk.disk, {"disk": risk.disk, "level": "ok", "sources": [], "evidence": []}
             )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        try:
-            smart = json.loads(proc.stdout)
-        except ValueError:
-            continue
-        passed = smart.get("smart_status", {}).get("passed")
-        if passed is not None:
-            disk["smart_passed"] = passed
-            if not passed:
-                evidence.append({"source": "smart", "message": f"{disk['device']}: SMART failed"})
-    return {"disks": disks, "evidence": evidence, "healthy": not evidence}
+            if _LEVELS.index(risk.level) > _LEVELS.index(entry["level"]):
+                entry["level"] = risk.level
+            entry["sources"].append(source)
+            entry["evidence"] += [{**dict(e), "source": source} for e in risk.evidence]
+            if risk.level != "ok":
+                evidence += [
+                    {"source": source, "message": f"{risk.disk}: {e.get('text', '')}"}
+                    for e in risk.evidence
+                ]
+    risks_out = sorted(levels.values(), key=lambda r: (-_LEVELS.index(r["level"]), r["disk"]))
+    return {
+        "disks": disks,
+        "risks": risks_out,
+        "smart": smart,
+        "evidence": evidence,
+        "healthy": not evidence and all(r["level"] == "ok" for r in risks_out),
+    }
 
 
 def _size(n: float, lang: str) -> str:
@@ -422,6 +509,14 @@ def render_probe(action: str, report: Mapping[str, Any], lang: str) -> str:
         else:
             lines.append(_("Signs of a failing disk:"))
             lines += [f"  [{e['source']}] {e['message']}" for e in report["evidence"]]
+        names = {"ok": _("ok"), "watch": _("watch"), "warning": _("warning")}
+        names["critical"] = _("critical")
+        for r in report.get("risks", []):
+            lines.append(
+                "  "
+                + _("%(disk)s: risk level %(level)s")
+                % {"disk": r["disk"], "level": names.get(r["level"], r["level"])}
+            )
         for d in report["disks"]:
             lines.append(
                 f"  {d['device']}: "

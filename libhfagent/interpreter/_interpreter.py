@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from .._errors import ModelError
 from .._i18n import translator
 from ..config import Config
+from ..config._model import DEFAULT_MODEL
 from ._cron import find_schedule
 from ._exemplars import EXEMPLARS
 from ._grammar import (
@@ -20,7 +22,7 @@ from ._grammar import (
     packages_mode,
     split_task,
 )
-from ._ranker import Encoder, Ranker, Weights, default_encoder
+from ._ranker import Encoder, LabelRanker, Ranker, Weights, default_encoder
 from ._services import ServiceCatalog, installed_units
 from ._text import Lexicon, detect_language, fold, fold_with_map, known_words
 from ._types import Intent, Plan, Step
@@ -69,16 +71,35 @@ _VAGUE_CLEANUP = re.compile(
 class Interpreter:
     """Understands administration requests and turns them into plans.
 
+    The model that ranks intents with the grammar follows ``modules.nlp``:
+
+    * the default ``modules.nlp.model`` is the embedded sentence model,
+      prepared by ``hf-agent models prepare`` (the grammar alone while it is
+      not, or when ``modules.nlp.enabled`` is false);
+    * another model id or folder is loaded with transformers: a sentence
+      encoder (no task head) is compared with the intents' exemplars like
+      the embedded model, and an NLI model (a sequence classifier with an
+      ``entailment`` label) scores the hypothesis "This request is about
+      <the intent's description>" for each intent.
+
+    A model configured explicitly that cannot be loaded (not in the Hub
+    caches with ``HF_HUB_OFFLINE``, not a model folder, a model of another
+    kind) is an error at construction: the administrator asked for that
+    model, so the agent does not silently fall back to the grammar.
+
     Args:
         config: The agent configuration (default language, time zone, model).
         clock: Returns the current time, timezone-aware; defaults to the system clock.
-        encoder: The sentence encoder that ranks intents with the grammar;
-            by default the embedded model prepared by ``hf-agent models
-            prepare``, or ``None`` (the grammar alone) when it is not.
+        encoder: The sentence encoder that ranks intents with the grammar,
+            instead of the configured model; ``None`` for the grammar alone.
         units: The machine's service units (for service names); by default
             the unit directories are read once.
         weights: How the grammar and the model are combined (default: the
             weights fitted on the development set).
+
+    Raises:
+        ModelError: The configured model cannot be loaded or cannot rank
+            intents; the message names the model and where it was looked for.
     """
 
     def __init__(
@@ -98,19 +119,32 @@ class Interpreter:
             self._catalog = ServiceCatalog(found or None)
         else:
             self._catalog = ServiceCatalog(units)  # type: ignore[arg-type]
+        classifier: LabelRanker | None = None
         if encoder is _DEFAULT:
-            encoder = default_encoder(config)
+            encoder, classifier = _configured_model(config)
         words: set[str] = set(LEXICON_WORDS) | set(self._catalog.words)
         for sentences in EXEMPLARS.values():
             for sentence in sentences:
                 words.update(re.findall(r"[a-z]+", fold(sentence)))
         self._lexicon = Lexicon(words, known=known_words())
-        self._ranker = Ranker(encoder, config, weights)  # type: ignore[arg-type]
+        self._ranker = Ranker(
+            encoder,  # type: ignore[arg-type]
+            config,
+            weights,
+            classifier=classifier,
+        )
 
     @property
     def uses_model(self) -> bool:
-        """Whether the sentence model ranks intents (otherwise the grammar alone does)."""
-        return self._ranker.encoder is not None
+        """Whether a model ranks intents (otherwise the grammar alone does)."""
+        return self._ranker.encoder is not None or self._ranker.classifier is not None
+
+    @property
+    def ranking(self) -> Literal["grammar", "encoder", "zero-shot"]:
+        """How intents are ranked: the grammar alone, with a sentence encoder, or an NLI model."""
+        if self._ranker.classifier is not None:
+            return "zero-shot"
+        return "encoder" if self._ranker.encoder is not None else "grammar"
 
     def interpret(self, request: str) -> Intent:
         """Find the intent and entities of a request.
@@ -208,6 +242,58 @@ class Interpreter:
     def plan(self, intent: Intent) -> Plan:
         """The steps that carry out an intent (no policy decision yet: see the Executor)."""
         return Plan(intent, tuple(plan_steps(intent)))
+
+
+_TASK_HEADS = (
+    "ForTokenClassification",
+    "ForCausalLM",
+    "LMHeadModel",
+    "ForConditionalGeneration",
+    "ForQuestionAnswering",
+    "ForMultipleChoice",
+)
+
+
+def _configured_model(config: Config) -> tuple[Encoder | None, LabelRanker | None]:
+    """The encoder or the NLI classifier ``modules.nlp`` asks for (or neither).
+
+    Raises:
+        ModelError: A configured model other than the embedded one cannot be
+            loaded, or is neither a sentence encoder nor an NLI model.
+    """
+    nlp = config.modules.nlp
+    if not nlp.enabled:
+        return None, None
+    if nlp.model == DEFAULT_MODEL:
+        return default_encoder(config), None
+    from . import _hf  # imports torch and transformers only for such a model
+
+    source = _hf.HfSource.from_config(config)
+    try:
+        import transformers
+    except ImportError as exc:
+        raise ModelError(
+            f"modules.nlp.model is {nlp.model}, which needs transformers and torch: "
+            f"{exc}; install them in the agent's environment, or set modules.nlp.model "
+            f"back to {DEFAULT_MODEL}"
+        ) from exc
+    model_config = source.load(transformers.AutoConfig, "configuration")
+    labels = [str(label).lower() for label in (getattr(model_config, "label2id", None) or {})]
+    architectures = [str(a) for a in (getattr(model_config, "architectures", None) or ())]
+    if any(label.startswith("entail") for label in labels) or any(
+        a.endswith("ForSequenceClassification") for a in architectures
+    ):
+        # ZeroShotClassifier refuses a classifier without an entailment label.
+        return None, _hf.ZeroShotClassifier(source)
+    heads = [a for a in architectures if a.endswith(_TASK_HEADS)]
+    if heads:
+        raise ModelError(
+            f"modules.nlp.model {nlp.model} is a {heads[0]} model, which cannot rank "
+            "requests: set it to a sentence encoder (e.g. sentence-transformers/"
+            "paraphrase-multilingual-MiniLM-L12-v2), an NLI model (with an 'entailment' "
+            f"label), or {DEFAULT_MODEL}"
+        )
+    return _hf.HfEncoder(source), None
 
 
 _LOG_ROOT = "/var/log"

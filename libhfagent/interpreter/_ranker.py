@@ -3,7 +3,10 @@
 Each intent gets ``a * grammar + b * model`` where ``model`` is the highest
 cosine similarity between the request and the intent's exemplars
 (:mod:`._exemplars`); ``unknown`` gets ``u + b * model`` (its exemplars are
-out-of-scope requests). A softmax over these gives the confidence. The
+out-of-scope requests). With an NLI model instead of an encoder, ``model``
+is the probability that the request entails "This request is about
+<the intent's description>" (:data:`DESCRIPTIONS`), and ``unknown``'s is one
+minus the best of them. A softmax over these gives the confidence. The
 weights were fitted on the development split only (``benchmarks/interpreter.py
 --fit``); without the encoder the grammar's own weights apply.
 """
@@ -14,6 +17,7 @@ import hashlib
 import importlib
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +29,15 @@ from ..config import Config
 from ._exemplars import EXEMPLARS
 from ._redact import redact
 
-__all__ = ["Encoder", "Ranker", "Weights", "default_encoder"]
+__all__ = [
+    "DESCRIPTIONS",
+    "HYPOTHESIS",
+    "Encoder",
+    "LabelRanker",
+    "Ranker",
+    "Weights",
+    "default_encoder",
+]
 
 
 class Encoder(Protocol):
@@ -34,6 +46,49 @@ class Encoder(Protocol):
     def encode(self, sentences: list[str]) -> npt.NDArray[np.float32]:
         """L2-normalised embeddings, one row per sentence."""
         ...
+
+
+class _Scored(Protocol):
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+class LabelRanker(Protocol):
+    """A zero-shot classifier (see ``libhfagent.interpreter._hf.ZeroShotClassifier``)."""
+
+    def rank(
+        self, text: str, labels: Sequence[str], *, template: str = ..., multi_label: bool = ...
+    ) -> Sequence[_Scored]:
+        """The labels with their scores in [0, 1]."""
+        ...
+
+
+#: What each intent is about, for the NLI model's hypotheses.
+DESCRIPTIONS: dict[str, str] = {
+    "logs.summarize": "summarising or analysing logs",
+    "security.audit": "failed logins, intrusion attempts or a security audit",
+    "system.status": "the health of the machine: CPU, memory, load or uptime",
+    "disk.cleanup": "freeing disk space by deleting old logs, temporary files or caches",
+    "disk.usage": "disk usage and free space",
+    "files.find": "finding large or old files",
+    "disk.health": "whether a disk is failing",
+    "service.restart": "restarting a service",
+    "service.start": "starting a service",
+    "service.stop": "stopping a service",
+    "service.status": "the state of a service",
+    "process.top": "the processes using the most CPU or memory",
+    "packages.update": "package updates",
+    "backup.sync": "backing up or copying a directory elsewhere",
+    "schedule.add": "scheduling a recurring task",
+    "network.listening": "open network ports and listening processes",
+    "resources.optimize": "right-sizing the machine's resources",
+}
+
+#: The NLI hypothesis, ``{}`` standing for a description.
+HYPOTHESIS = "This request is about {}."
 
 
 @attrs.frozen
@@ -117,13 +172,23 @@ class Ranker:
         encoder: The sentence encoder, or ``None`` for the grammar alone.
         config: For the cache directory of the exemplar embeddings.
         weights: The combination's weights (default: fitted ones).
+        classifier: An NLI zero-shot classifier used instead of the encoder.
     """
 
     def __init__(
-        self, encoder: Encoder | None, config: Config | None = None, weights: Weights | None = None
+        self,
+        encoder: Encoder | None,
+        config: Config | None = None,
+        weights: Weights | None = None,
+        *,
+        classifier: LabelRanker | None = None,
     ) -> None:
+        if encoder is not None and classifier is not None:
+            raise ValueError("Ranker takes an encoder or a classifier, not both")
         self.encoder = encoder
-        self.weights = weights or (COMBINED if encoder is not None else GRAMMAR_ONLY)
+        self.classifier = classifier
+        with_model = encoder is not None or classifier is not None
+        self.weights = weights or (COMBINED if with_model else GRAMMAR_ONLY)
         self._matrix: Any = None
         self._owners: Any = None
         if encoder is not None:
@@ -133,7 +198,13 @@ class Ranker:
             self._owners = np.asarray(owners)
 
     def similarities(self, request: str) -> dict[str, float]:
-        """Per intent (``unknown`` included), the best cosine similarity to its exemplars."""
+        """Per intent (``unknown`` included), the model's score of the request.
+
+        With an encoder: the best cosine similarity to the intent's exemplars;
+        with a classifier: the entailment probability of its hypothesis.
+        """
+        if self.classifier is not None:
+            return self._entailments(request)
         if self.encoder is None:
             return {}
         vec = np.asarray(self.encoder.encode([redact(request)]), dtype=np.float32)[0]
@@ -141,6 +212,17 @@ class Ranker:
         best = np.full(len(_INTENTS), -1.0, dtype=np.float32)
         np.maximum.at(best, self._owners, sims)
         return {intent: float(best[i]) for i, intent in enumerate(_INTENTS)}
+
+    def _entailments(self, request: str) -> dict[str, float]:
+        if self.classifier is None:
+            return {}
+        by_label = {description: intent for intent, description in DESCRIPTIONS.items()}
+        ranked = self.classifier.rank(
+            redact(request), list(by_label), template=HYPOTHESIS, multi_label=True
+        )
+        scores = {by_label[r.label]: float(r.score) for r in ranked}
+        scores["unknown"] = 1.0 - max(scores.values(), default=0.0)
+        return scores
 
     def rank(
         self,

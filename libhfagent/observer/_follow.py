@@ -190,6 +190,7 @@ class _Reader:
 
     def __init__(self, seg: _Segment, *, max_line: int) -> None:
         self.file = seg.file
+        self.name = str(seg.file.path)
         self.fd = os.open(seg.file.path, os.O_RDONLY | os.O_CLOEXEC)
         self.gz: gzip.GzipFile | None = None
         self._raw: Any = None
@@ -198,6 +199,8 @@ class _Reader:
         try:
             st = os.fstat(self.fd)
             self.device, self.inode, self.mtime = st.st_dev, st.st_ino, st.st_mtime
+            if seg.file.compressed and st.st_size != seg.file.size:
+                self.valid = False  # still being written when it was planned
             context = b""
             if seg.file.compressed:
                 self._raw = os.fdopen(os.dup(self.fd), "rb")
@@ -208,7 +211,7 @@ class _Reader:
                 context = os.pread(self.fd, n, seg.start - n)
             if seg.start and seg.tail_sha256:
                 mine = context[len(context) - seg.tail_len :] if seg.tail_len else b""
-                self.valid = hashlib.sha256(mine).hexdigest() == seg.tail_sha256
+                self.valid = self.valid and hashlib.sha256(mine).hexdigest() == seg.tail_sha256
             self.splitter = LineSplitter(offset=seg.start, context=context, max_line=max_line)
         except BaseException:
             self.close()
@@ -473,7 +476,11 @@ class FileSource:
         files: list[_File] = []
         for _ in range(20):
             files = []
-            for path in rotation_chain(self.path):
+            chain = rotation_chain(self.path)
+            names = {p.name for p in chain}
+            for path in chain:
+                if path.name.endswith(".gz") and path.name[:-3] in names:
+                    continue  # being compressed from the plain file, which is still there
                 try:
                     st = os.stat(path)
                 except FileNotFoundError:
@@ -585,17 +592,24 @@ class FileSource:
     ) -> tuple[Event, dt.datetime | None]:
         stats = self.stats
         stats.lines += 1
-        text, invalid, nul = decode_line(raw.data, raw.dropped)
+        data = raw.data
+        invalid = False
+        if raw.dropped or b"\x00" in data or data.endswith(b"\r"):
+            text, invalid, nul = decode_line(data, raw.dropped)
+            stats.nul += nul
+            if raw.dropped:
+                stats.truncated += 1
+                stats.truncated_bytes += raw.dropped
+        else:
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                text, invalid, _ = decode_line(data)
         if invalid:
             stats.invalid += 1
-        if nul:
-            stats.nul += 1
-        if raw.dropped:
-            stats.truncated += 1
-            stats.truncated_bytes += raw.dropped
         position = FilePosition(
             self.key,
-            str(reader.file.path),
+            reader.name,
             reader.device,
             reader.inode,
             raw.end,

@@ -499,8 +499,8 @@ class Observer:
         """Acknowledge handled events: each source resumes after its last one, even after a crash.
 
         Give the events of a batch (or just the last one of each source): the
-        last event of each source is committed. Metrics, error events and
-        events of sources that keep no position are ignored. See
+        last event of each source is committed. Metrics, error events
+        (``fields["error"]``) and events of sources without ``commit`` are ignored. See
         :mod:`libhfagent.observer._follow` for the exactly-once protocol.
 
         Args:
@@ -510,7 +510,7 @@ class Observer:
         items = [events] if isinstance(events, Event | Metric) else list(events)
         last: dict[int, tuple[Any, Event]] = {}
         for item in items:
-            if not isinstance(item, Event):
+            if not isinstance(item, Event) or item.fields.get("error"):
                 continue
             target = self._committer(item)
             commit = getattr(target, "commit", None)

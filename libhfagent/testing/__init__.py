@@ -6,6 +6,9 @@ observe genuine behaviour rather than mocks:
 - :class:`NginxServer`: an nginx on ``127.0.0.1`` writing real access logs.
 - :class:`PrivateSystemBus`: ``dbus-daemon --system`` and ``polkitd`` in a private
   mount namespace, with the project's policy files.
+- :class:`SmtpServer`: a real SMTP server (aiosmtpd) on ``127.0.0.1`` keeping what it receives.
+- :class:`SessionBus` and :class:`NotificationServer`: a private D-Bus session bus with a
+  real notification server (dunst on Xvfb).
 - :func:`build_journal`: a real journal file written by ``systemd-journal-remote``.
 - :class:`SystemdNamespace`: a real systemd as PID 1 of a PID + mount + cgroup
   namespace on an overlay of ``/`` (units, bus activation, watchdog).
@@ -23,8 +26,14 @@ from ._bus import PrivateSystemBus as PrivateSystemBus
 from ._journal import JournalBuildError as JournalBuildError
 from ._journal import build_journal as build_journal
 from ._journal import export_entries as export_entries
+from ._mail import ReceivedMail as ReceivedMail
+from ._mail import SmtpServer as SmtpServer
 from ._nginx import NginxError as NginxError
 from ._nginx import NginxServer as NginxServer
+from ._session import NotificationServer as NotificationServer
+from ._session import ReceivedNotification as ReceivedNotification
+from ._session import SessionBus as SessionBus
+from ._session import SessionError as SessionError
 from ._systemd import SystemdError as SystemdError
 from ._systemd import SystemdNamespace as SystemdNamespace
 
@@ -34,7 +43,13 @@ __all__ = [
     "JournalBuildError",
     "NginxError",
     "NginxServer",
+    "NotificationServer",
     "PrivateSystemBus",
+    "ReceivedMail",
+    "ReceivedNotification",
+    "SessionBus",
+    "SessionError",
+    "SmtpServer",
     "SystemdError",
     "SystemdNamespace",
     "build_journal",

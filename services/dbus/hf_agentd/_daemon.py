@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -34,7 +35,7 @@ from libhfagent import HFAgentError
 
 from ._api import ACTIONS, BUS_NAME, INTERFACE, OBJECT_PATH, check_interface, load_interface
 from ._auth import Authorizer, Denied
-from ._methods import HANDLERS, Context, Result
+from ._methods import HANDLERS, WANTS_CALLER, Context, Result
 
 __all__ = ["Daemon", "notify"]
 
@@ -233,7 +234,7 @@ class Daemon:
             raise Denied(FAILED, "the service is not connected")
         interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
         # Authorisation comes before the arguments are even looked at.
-        await self._authorizer.check(msg.sender or "", ACTIONS[method.name], interactive)
+        uid = await self._authorizer.check(msg.sender or "", ACTIONS[method.name], interactive)
         if msg.signature != method.in_signature:
             raise Denied(
                 INVALID_ARGS,
@@ -243,6 +244,8 @@ class Daemon:
             await self._reload(strict=True)
             return Message.new_method_return(msg, "", [])
         handler: Callable[..., Result] = HANDLERS[method.name]
+        if method.name in WANTS_CALLER:  # recorded in the audit log as the actor
+            handler = functools.partial(handler, caller={"uid": uid, "bus_name": msg.sender or ""})
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self._pool, handler, self._context, *msg.body)
         body = [] if method.out_signature == "" else [result]

@@ -17,13 +17,17 @@ import attrs
 from dbus_fast import Variant
 
 from libhfagent import Agent, Config, HFAgentError, RequestError, SourceError, __version__
+from libhfagent._i18n import fmt_int, translator
+from libhfagent.executor._audit import AuditLog
+from libhfagent.executor._render import render_outcome
 from libhfagent.interpreter import Plan
+from libhfagent.learner import Learner
 from libhfagent.observer import take_snapshot
 from libhfagent.reports import render_access, render_security, render_system
 
 from ._convert import Kind, parse_options, to_vardict
 
-__all__ = ["HANDLERS", "MAX_REQUEST", "Context", "NotSupported", "State"]
+__all__ = ["HANDLERS", "MAX_REQUEST", "WANTS_CALLER", "Context", "NotSupported", "State"]
 
 #: Longest request accepted, in characters (a request is a sentence, not a document).
 MAX_REQUEST: Final = 4096
@@ -41,10 +45,19 @@ class NotSupported(HFAgentError):
 
 @attrs.frozen
 class State:
-    """A configuration and the agent built from it; replaced whole on reload."""
+    """A configuration and the agents built from it; replaced whole on reload.
+
+    Attributes:
+        config: The configuration.
+        agent: The agent under that configuration.
+        asker: The agent ``Ask`` uses: the same one, except in ``auto`` mode, where
+            it is built with ``interactive`` so that ``Ask`` (the ``analyze`` right)
+            previews changes but never applies them; applying needs ``Execute``.
+    """
 
     config: Config
     agent: Agent
+    asker: Agent
 
 
 @attrs.define
@@ -73,7 +86,11 @@ class Context:
 
 def _load_state(config_path: str | None) -> State:
     config = Config.load(config_path)
-    return State(config, Agent(config))
+    agent = Agent(config)
+    if config.agent.user_mode == "interactive":
+        return State(config, agent, agent)
+    interactive = attrs.evolve(config, agent=attrs.evolve(config.agent, user_mode="interactive"))
+    return State(config, agent, Agent(interactive))
 
 
 Result = dict[str, Variant] | list[dict[str, Variant]] | None
@@ -189,9 +206,13 @@ def _owner(config: Config, path: str) -> str | None:
 
 
 def ask(ctx: Context, request: str, options: Mapping[str, Variant]) -> Result:
-    """Ask: ``hf-agent ask --json`` for the read-only plans (confirmation needs Execute)."""
+    """Ask: ``hf-agent ask --json``; changes are previewed, never applied (``Execute`` does).
+
+    A plan that changes the machine comes back with its preview (``preview``) and the
+    id to give ``Execute`` (``outcome.plan_id``, ``outcome.pending``).
+    """
     parse_options("Ask", options, {})
-    agent = ctx.state.agent
+    agent = ctx.state.asker
     _check_sources(ctx.state.config, agent.plan(_request("Ask", request)))
     return to_vardict(agent.ask(request).to_dict())
 
@@ -211,36 +232,123 @@ def _check_sources(config: Config, plan: Plan) -> None:
                     )
 
 
-def _missing(method: str, part: str) -> NotSupported:
-    return NotSupported(
-        f"{method} is not available yet: this build of libhfagent has no {part}; "
-        "the method is declared and authorised, and will answer once that part lands"
-    )
+#: Who a change is attributed to in the audit log when the daemon names no caller.
+_SERVICE_ACTOR: Final = "hf-agentd"
+
+_EXECUTE_OPTIONS: Final[Mapping[str, Kind]] = {"lang": "lang"}
 
 
-def execute(ctx: Context, plan_id: str, options: Mapping[str, Variant]) -> Result:
-    """Execute: apply a previewed plan (needs the Executor's apply step)."""
-    raise _missing("Execute", "Executor apply step (preview, confirm, apply)")
+def _actor(caller: Mapping[str, object] | None) -> dict[str, object]:
+    """The audit record's ``actor``: the D-Bus caller when known, else the service's uid."""
+    actor: dict[str, object] = {"uid": os.getuid()}
+    if caller:
+        actor.update(caller)
+    actor["via"] = _SERVICE_ACTOR
+    return actor
+
+
+def execute(
+    ctx: Context,
+    plan_id: str,
+    options: Mapping[str, Variant],
+    *,
+    caller: Mapping[str, object] | None = None,
+) -> Result:
+    """Execute: ``hf-agent execute --json``, apply exactly the plan previewed under ``plan_id``.
+
+    ``caller`` (``uid``, ``bus_name``), when the daemon passes it, is recorded as the
+    audit records' actor. A plan whose files changed since the preview is refused
+    (``PreviewOutdated``, an ``ExecutionError``); one the policy now denies too.
+    """
+    opts = parse_options("Execute", options, _EXECUTE_OPTIONS)
+    if not plan_id.strip() or len(plan_id) > 64:
+        raise RequestError(
+            f"Execute: {plan_id[:64]!r} is not a plan id; give the 16 hex digits printed by "
+            "Ask or hf-agent preview"
+        )
+    executor = ctx.state.agent.executor
+    record = executor.plans.load(plan_id)
+    lang = opts.get("lang") or record.plan.get("lang") or ctx.state.config.agent.language
+    outcome = executor.apply(plan_id, actor=_actor(caller))
+    return to_vardict({**outcome.to_dict(), "text": render_outcome(outcome, lang)})
+
+
+_STATUSES: Final = ("proposed", "accepted", "automated", "rejected")
+_SUGGESTION_OPTIONS: Final[Mapping[str, Kind]] = {"status": "str", "lang": "lang"}
 
 
 def list_suggestions(ctx: Context, options: Mapping[str, Variant]) -> Result:
-    """ListSuggestions: the Learner's proposals (needs Learner suggestions)."""
-    raise _missing("ListSuggestions", "Learner suggestions")
+    """ListSuggestions: ``hf-agent suggestions --json``'s list, most confident first."""
+    opts = parse_options("ListSuggestions", options, _SUGGESTION_OPTIONS)
+    status = opts.get("status")
+    if status is not None and status not in _STATUSES:
+        raise RequestError(
+            f'ListSuggestions: option "status" must be one of {", ".join(_STATUSES)}, '
+            f"got {status[:40]!r}"
+        )
+    lang = opts.get("lang", ctx.state.config.agent.language)
+    learner = Learner.open(ctx.state.config)
+    try:
+        found = learner.suggestions(status)
+    finally:
+        learner.close()
+    return [to_vardict(s.to_dict(lang)) for s in found]
 
 
 def reply_suggestion(ctx: Context, id: str, reply: str) -> Result:
-    """ReplySuggestion: accept / reject / automate (needs Learner suggestions)."""
-    raise _missing("ReplySuggestion", "Learner suggestions")
+    """ReplySuggestion: accept / reject / automate / expected; the suggestion as it is now."""
+    learner = Learner.open(ctx.state.config)
+    try:
+        changed = learner.reply(id[:64], reply[:32])
+    finally:
+        learner.close()
+    return to_vardict(changed.to_dict(ctx.state.config.agent.language))
+
+
+_AUDIT_OPTIONS: Final[Mapping[str, Kind]] = {"last": "int"}
+
+
+def _audit_log(ctx: Context) -> AuditLog:
+    return AuditLog(ctx.state.config.agent.state_dir, journal=False)
 
 
 def read_audit(ctx: Context, options: Mapping[str, Variant]) -> Result:
-    """ReadAudit: the audit log's records (needs the audit log)."""
-    raise _missing("ReadAudit", "audit log")
+    """ReadAudit: ``hf-agent audit show --json``, oldest first (``last``: the last N)."""
+    opts = parse_options("ReadAudit", options, _AUDIT_OPTIONS)
+    last = opts.get("last")
+    if last is not None and last < 0:
+        raise RequestError(f'ReadAudit: option "last" must be 0 or more, got {last}')
+    return [to_vardict(r) for r in _audit_log(ctx).read(last=last)]
 
 
 def verify_audit(ctx: Context) -> Result:
-    """VerifyAudit: the audit log's chain and signatures (needs the audit log)."""
-    raise _missing("VerifyAudit", "audit log")
+    """VerifyAudit: ``hf-agent audit verify --json`` (chain and signatures) plus a ``text``."""
+    result = _audit_log(ctx).verify()
+    lang = ctx.state.config.agent.language
+    t = translator(lang)
+    count = fmt_int(result.records, lang)
+    first_bad = None
+    if result.ok:
+        text = t.ngettext(
+            "%(count)s record verified", "%(count)s records verified", result.records
+        ) % {"count": count}
+    else:
+        first_bad = {
+            "line": result.first_bad_line,
+            "seq": result.first_bad_seq,
+            "reason": result.reason,
+        }
+        seq = "?" if result.first_bad_seq is None else fmt_int(result.first_bad_seq, lang)
+        text = t.gettext(
+            "The audit log does not verify: line %(line)s (seq %(seq)s): %(reason)s"
+        ) % {
+            "line": fmt_int(result.first_bad_line or 0, lang),
+            "seq": seq,
+            "reason": result.reason,
+        }
+    return to_vardict(
+        {"ok": result.ok, "records": result.records, "first_bad": first_bad, "text": text}
+    )
 
 
 def reload(ctx: Context) -> Result:
@@ -248,6 +356,9 @@ def reload(ctx: Context) -> Result:
     ctx.state = _load_state(ctx.config_path)
     return None
 
+
+#: Methods whose implementation takes ``caller={"uid": …, "bus_name": …}`` (the audit's actor).
+WANTS_CALLER: Final = frozenset({"Execute"})
 
 #: Method name to its implementation.
 HANDLERS: Final[Mapping[str, Callable[..., Result]]] = {
