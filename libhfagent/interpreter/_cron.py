@@ -13,6 +13,8 @@ import re
 
 import attrs
 
+from ._entities import _NUMBER_WORDS
+
 __all__ = ["Schedule", "find_schedule"]
 
 
@@ -49,27 +51,7 @@ _DAY = (
     r"(dimanche|lundi|mardi|mercredi|jeudi|vendredi|samedi|"
     r"sunday|monday|tuesday|wednesday|thursday|friday|saturday)s?"
 )
-_NUMS = {
-    "deux": 2,
-    "two": 2,
-    "trois": 3,
-    "three": 3,
-    "quatre": 4,
-    "four": 4,
-    "cinq": 5,
-    "five": 5,
-    "six": 6,
-    "dix": 10,
-    "ten": 10,
-    "douze": 12,
-    "twelve": 12,
-    "quinze": 15,
-    "fifteen": 15,
-    "vingt": 20,
-    "twenty": 20,
-    "trente": 30,
-    "thirty": 30,
-}
+_NUMS = _NUMBER_WORDS  # one table of number words (fr/en) for the whole interpreter
 _N = r"(\d+|" + "|".join(_NUMS) + r")"
 
 _FIELD = r"(?:\*|\d+)(?:[-/,](?:\*|\d+))*(?:/\d+)?"
