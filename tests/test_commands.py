@@ -130,7 +130,7 @@ _WORDS = st.sampled_from(
 def _bash_rejects(text: str) -> bool:
     """Whether the real bash refuses ``text`` as a syntax error (``bash -n``)."""
     done = subprocess.run(
-        ["bash", "-n", "-c", text], capture_output=True, text=True, timeout=10, check=False
+        ["bash", "-n"], input=text, capture_output=True, text=True, timeout=10, check=False
     )
     return done.returncode != 0
 
@@ -155,3 +155,21 @@ def test_unbalanced_quote_is_never_allowed(prefix: str, quote: str) -> None:
     text = prefix + quote + "tail"
     assert _bash_rejects(text)
     assert check_command(text).decision == "deny"
+
+
+@pytest.mark.parametrize(
+    ("command", "decision"),
+    [
+        ("cat <<EOF | sh\nrm -rf /\nEOF", "deny"),
+        ("cat <<'EOF' | sh\nuptime\nEOF", "confirm"),
+        ("cat <<EOF > /tmp/notes\nrm -rf /\nEOF", "confirm"),
+        ("bash <<EOF\ncd /\nrm -rf *\nEOF", "deny"),
+        ("ls\nrm -rf /etc\n", "deny"),
+        ("if [ -d /srv ]; then\n  du -sh /srv\nfi", "allow"),
+        ("echo Y2F0IC9ldGMvaG9zdG5hbWU= | openssl enc -d -base64 | sh", "deny"),
+        ("f() {\n  rm -rf /boot\n}\nf", "deny"),
+        ('for u in $(cut -d: -f1 /etc/passwd); do\n  id "$u"\ndone', "allow"),
+    ],
+)
+def test_multi_line_commands(command: str, decision: str) -> None:
+    assert check_command(command).decision == decision

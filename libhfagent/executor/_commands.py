@@ -186,12 +186,30 @@ class _Parser:
         self.i = 0
         self.depth = depth
         self.heredocs: list[tuple[_Redir, str, bool]] = []
+        self.blocks: list[str] = []  # the keywords that must close open if/while/for
 
     def parse(self) -> _List:
         result = self._list(None)
         if self.i < self.n:
             raise _ParseError(f"unexpected {self.s[self.i]!r}")
+        if self.blocks:
+            raise _ParseError(f"missing {self.blocks[-1]!r}")
         return result
+
+    def _keyword(self, word: str) -> None:
+        """Track if/then/fi and while/do/done so that unbalanced blocks are refused."""
+        if word in ("if", "while", "until"):
+            self.blocks.append("fi" if word == "if" else "do")
+        elif word in ("then", "else", "elif", "do", "fi", "done"):
+            wanted = {"then": "fi", "else": "fi", "elif": "fi", "fi": "fi", "do": "do",
+                      "done": "done"}[word]  # fmt: skip
+            if not self.blocks or self.blocks[-1] != wanted:
+                raise _ParseError(f"unexpected {word!r}")
+            self.blocks.pop()
+            if word == "do":
+                self.blocks.append("done")
+            elif word != "fi" and word != "done":
+                self.blocks.append("fi")
 
     # -- helpers
     def _enter(self) -> None:
@@ -290,10 +308,14 @@ class _Parser:
     def _command(self, end: str | None) -> _Command:
         self._blank(False)
         while word := next((w for w in _RESERVED_PREFIX if self._at_word(w)), None):
+            self._keyword(word)
             self.i += len(word)
             self._blank(True)
         for word in _RESERVED_END:
             if self._at_word(word):
+                if word == "esac":
+                    raise _ParseError("unexpected 'esac'")
+                self._keyword(word)
                 self.i += len(word)
                 break
         if self.i >= self.n:
@@ -305,6 +327,8 @@ class _Parser:
             body = self._list(")")
             self.i += 1
             self.depth -= 1
+            if not body.items:
+                raise _ParseError("empty '( )'")
             return _Group(body, self._redirs_only())
         if self._at_word("{"):
             self._enter()
@@ -312,6 +336,8 @@ class _Parser:
             body = self._list("}")
             self.i += 1
             self.depth -= 1
+            if not body.items:
+                raise _ParseError("empty '{ }'")
             return _Group(body, self._redirs_only())
         if self._at_word("case"):
             return self._case()
@@ -412,15 +438,26 @@ class _Parser:
                     name = words[-1].raw
                     self.i = s.index(")", self.i) + 1
                     self._blank(True)
-                    return _FuncDef(name, self._command(None))
+                    return _FuncDef(name, self._function_body())
                 raise _ParseError("unexpected '('")
             if len(words) == 2 and words[0].raw == "function" and (self._at_word("{") or c == "("):
-                return _FuncDef(words[1].raw, self._command(None))
+                return _FuncDef(words[1].raw, self._function_body())
             word = self._word()
             if not words and word.raw == "[[":
                 in_test = True
+            literal = "".join(seg.text for seg in word.segs if seg.kind == "lit")
+            if not words and literal in ("for", "select"):
+                self.blocks.append("do")
             words.append(word)
+        if in_test:
+            raise _ParseError("missing ']]'")
         return _Simple(tuple(words), tuple(redirs))
+
+    def _function_body(self) -> _Command:
+        compound = ("{", "if", "while", "until", "for", "case")
+        if not (self.s.startswith("(", self.i) or any(self._at_word(w) for w in compound)):
+            raise _ParseError("a function body must be a { … } or ( … ) block")
+        return self._command(None)
 
     def _redirection(self) -> _Redir | None:
         s, j = self.s, self.i
@@ -463,8 +500,9 @@ class _Parser:
                     self.i += 2
                     continue
                 flush()
-                if self.i + 1 < n:
-                    segs.append(_Seg("lit", s[self.i + 1], True))
+                if self.i + 1 >= n:
+                    raise _ParseError("a backslash ends the input")
+                segs.append(_Seg("lit", s[self.i + 1], True))
                 self.i += 2
             elif c == "'":
                 close = s.find("'", self.i + 1)
