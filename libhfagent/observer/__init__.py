@@ -17,6 +17,9 @@ from ._events import Metric as Metric
 from ._events import Severity as Severity
 from ._files import LineCounts as LineCounts
 from ._files import rotation_chain as rotation_chain
+from ._follow import FilePosition as FilePosition
+from ._follow import FileSource as FileSource
+from ._follow import FollowStats as FollowStats
 from ._journal import JournalSource as JournalSource
 from ._kernel import KernelEvent as KernelEvent
 from ._kernel import parse_kernel_message as parse_kernel_message
@@ -28,6 +31,7 @@ from ._logformat import NGINX_COMBINED as NGINX_COMBINED
 from ._logformat import LogFormatParser as LogFormatParser
 from ._logformat import compile_log_format as compile_log_format
 from ._metrics import MetricsSource as MetricsSource
+from ._observer import FollowerStats as FollowerStats
 from ._observer import Observer as Observer
 from ._syslog import SyslogRecord as SyslogRecord
 from ._syslog import parse_syslog_line as parse_syslog_line
@@ -49,6 +53,10 @@ __all__ = [
     "DiskRates",
     "ErrorLogRecord",
     "Event",
+    "FilePosition",
+    "FileSource",
+    "FollowStats",
+    "FollowerStats",
     "JournalSource",
     "KernelEvent",
     "KmsgRecord",

@@ -62,7 +62,7 @@ from ._syslog import parse_syslog_line
 
 __all__ = ["FilePosition", "FileSource", "FollowStats"]
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16
 """Bytes read at once."""
 
 _VERSION = 1
