@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
-import tempfile
 import zoneinfo
 from pathlib import Path
 
+from .._atomic import write_atomic
 from .._errors import ConfigError, RequestError
 from .._i18n import translator
 from ..config import DEFAULT_CONFIG_PATH, Config, find_config_path, update_text
@@ -32,22 +31,6 @@ TEMPLATE = """\
 }
 """
 TOKEN_NAME = "hf-token"  # noqa: S105 - a file name, not a secret
-
-
-def _atomic_write(path: Path, data: str, mode: int) -> None:
-    """Write a file whole or not at all, with ``mode`` from its creation."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _read_token(source: str) -> str:
@@ -122,9 +105,9 @@ def run_configure(args: argparse.Namespace) -> int:
     new_text = update_text(text, changes, origin=str(target))
     Config.from_text(new_text, origin=str(target))  # never write what would not load
     if token is not None:
-        _atomic_write(token_path, token + "\n", 0o600)
+        write_atomic(token_path, token + "\n", mode=0o600)
     mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    _atomic_write(target, new_text, mode)
+    write_atomic(target, new_text, mode=mode)
     print(_("Configuration written to %(path)s.") % {"path": target})
     print(_("Language: %(lang)s; time zone: %(zone)s.") % {"lang": language, "zone": timezone})
     if token is not None:

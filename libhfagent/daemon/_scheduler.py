@@ -25,6 +25,7 @@ from typing import Any, Literal
 import attrs
 import cronsim
 
+from .._atomic import write_atomic
 from .._errors import ConfigError, RequestError
 from ..config import Config
 
@@ -113,19 +114,9 @@ def write_requested(state_dir: str | os.PathLike[str], jobs: list[dict[str, Any]
 
 
 def _write_json(path: Path, value: Any) -> None:
-    """Replace ``path`` atomically and durably."""
+    """Replace ``path`` atomically and durably (its folder private)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, json.dumps(value, indent=1, sort_keys=True), mode=0o644)
 
 
 def _read_json(path: Path, default: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from .._atomic import write_atomic
 from .._errors import RequestError
 from ._preview import Preview, PreviewEntry
 
@@ -114,14 +115,8 @@ class PlanStore:
     def save(self, record: PlanRecord) -> None:
         """Write a plan atomically (0600)."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.path(record.plan_id)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record.to_dict(), f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        data = json.dumps(record.to_dict(), ensure_ascii=False)
+        write_atomic(self.path(record.plan_id), data, mode=0o600)
 
     def load(self, plan_id: str) -> PlanRecord:
         """A kept plan, its id checked against its content.

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from .._atomic import write_atomic
 from .._errors import ExecutionError
 
 __all__ = ["Quarantine", "QuarantinedFile"]
@@ -81,12 +82,8 @@ class Quarantine:
         return [QuarantinedFile(**entry) for entry in data["files"]]
 
     def _write_manifest(self, entries: list[QuarantinedFile]) -> None:
-        tmp = self.dir / (_MANIFEST + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"files": [attrs.asdict(e) for e in entries]}, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.dir / _MANIFEST)
+        manifest = json.dumps({"files": [attrs.asdict(e) for e in entries]}, indent=1)
+        write_atomic(self.dir / _MANIFEST, manifest, mode=0o644)
 
     def put(self, paths: Iterable[str]) -> list[QuarantinedFile]:
         """Move files into the quarantine; the manifest is written before each move.

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
+from libhfagent._atomic import write_atomic
 from libhfagent._errors import ModelError
 
 if TYPE_CHECKING:
@@ -372,7 +373,7 @@ def prepare(
             "versions": _versions(),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        _write_atomic(work / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        write_atomic(work / MANIFEST, json.dumps(manifest, indent=2) + "\n", mode=0o644)
         for extra in work.iterdir():
             if extra.name not in {*files, MANIFEST}:
                 _remove(extra)
@@ -422,15 +423,6 @@ def _export(source: Path, work: Path, scheme: str, say: Callable[[str], None]) -
             raise ModelError(f"the ONNX export of {source} failed: {exc}") from exc
         finally:
             hf_logging.set_verbosity(verbosity)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp, path)
 
 
 def _remove(path: Path) -> None:

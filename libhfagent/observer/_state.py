@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .._atomic import write_atomic
 from .._errors import SourceError
 
 __all__ = ["PositionStore"]
@@ -60,20 +61,7 @@ class PositionStore:
         """Replace the document under ``key`` atomically and durably."""
         path = self._path(key)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(path, json.dumps(value, sort_keys=True, separators=(",", ":")))
 
     def delete(self, key: str) -> None:
         """Forget the position under ``key`` (no error when there is none)."""
