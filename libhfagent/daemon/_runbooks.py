@@ -21,7 +21,8 @@ A runbook is a versioned JSON file (comments allowed) under ``policy/runbooks/``
 
 ``${…}`` in an argument is replaced by a value of the context: ``signal.*``
 (the signal's kind, key, fields), ``settings.*`` (``modules.runbooks``) and
-``steps.<id>.*`` (what an earlier step returned). A whole-string reference
+``steps.<id>.*`` (what an earlier step returned); ``current_step`` is the id of
+the step running. A whole-string reference
 keeps the value's type (a list stays a list). ``when`` names a context value
 that must be truthy for the step to run. ``approval: true`` makes the step wait
 for an administrator in interactive mode (the runner returns it as pending).
@@ -43,7 +44,15 @@ import attrs
 from .._errors import ConfigError, HFAgentError
 from ..config._jsonc import format_key_path, parse_jsonc
 
-__all__ = ["Runbook", "RunbookRun", "RunbookStep", "StepResult", "load_runbooks", "run_runbook"]
+__all__ = [
+    "Runbook",
+    "RunbookRun",
+    "RunbookStep",
+    "StepPending",
+    "StepResult",
+    "load_runbooks",
+    "run_runbook",
+]
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policy" / "runbooks"
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")
@@ -266,6 +275,19 @@ class RunbookRun:
 
 
 StepFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
+PendingFn = Callable[[RunbookStep, Mapping[str, Any], Mapping[str, Any]], Any]
+
+
+class StepPending(Exception):
+    """Raised by a step function: the step needs an administrator's approval first.
+
+    Args:
+        output: What the administrator needs to approve it (a plan id to execute…).
+    """
+
+    def __init__(self, output: Any) -> None:
+        super().__init__("waiting for approval")
+        self.output = output
 
 
 def run_runbook(
@@ -275,6 +297,7 @@ def run_runbook(
     *,
     interactive: bool,
     approved: Iterable[str] = (),
+    on_pending: PendingFn | None = None,
 ) -> RunbookRun:
     """Run the steps in order.
 
@@ -285,6 +308,10 @@ def run_runbook(
             (raising :class:`HFAgentError` or OSError to fail the step).
         interactive: Steps needing approval stop the run as ``pending`` unless approved.
         approved: Step ids an administrator approved.
+        on_pending: Called with a step that waits for approval, its arguments and
+            the context; what it returns (e.g. the previewed plan to execute) is the
+            pending step's output. A step function may also raise
+            :class:`StepPending` (the policy wants a confirmation).
     """
     ctx: dict[str, Any] = {**context, "steps": {}}
     results: list[StepResult] = []
@@ -295,9 +322,17 @@ def run_runbook(
             results.append(StepResult(step.id, step.action, "skipped", args))
             continue
         if step.approval and interactive and step.id not in allowed:
-            results.append(StepResult(step.id, step.action, "pending", args))
+            output = None
+            if on_pending is not None:
+                try:
+                    output = on_pending(step, args, ctx)
+                except (HFAgentError, OSError, ValueError) as exc:
+                    results.append(StepResult(step.id, step.action, "failed", args, str(exc)))
+                    break
+            results.append(StepResult(step.id, step.action, "pending", args, output))
             break
         function = actions.get(step.action)
+        ctx["current_step"] = step.id
         if function is None:
             results.append(
                 StepResult(step.id, step.action, "failed", args, f"unknown action {step.action!r}")
@@ -305,6 +340,9 @@ def run_runbook(
             break
         try:
             output = function(args, ctx)
+        except StepPending as pending:
+            results.append(StepResult(step.id, step.action, "pending", args, pending.output))
+            break
         except (HFAgentError, OSError, ValueError) as exc:
             results.append(StepResult(step.id, step.action, "failed", args, str(exc)))
             break

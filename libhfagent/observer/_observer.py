@@ -510,7 +510,7 @@ class Observer:
         items = [events] if isinstance(events, Event | Metric) else list(events)
         last: dict[int, tuple[Any, Event]] = {}
         for item in items:
-            if not isinstance(item, Event) or item.fields.get("error"):
+            if not isinstance(item, Event) or item.fields.get("error") is True:
                 continue
             target = self._committer(item)
             commit = getattr(target, "commit", None)
