@@ -257,26 +257,40 @@ class Engine:
         """The runbooks in force."""
         return self._parts.runbooks
 
-    def reload(self, config: Config) -> None:
-        """Use ``config`` from now on; if any part refuses it, nothing changes.
-
-        The sources are followed again (from their committed positions), the
-        scheduler looks at its jobs again; the Learner keeps what it learnt.
+    def prepare(self, config: Config) -> _Parts:
+        """Build everything ``config`` needs, without using it yet (any thread).
 
         Raises:
             ConfigError: The configuration (or a runbook or jobs file) is refused.
         """
         try:
-            parts = self._build(config)
+            return self._build(config)
         except HFAgentError:
             self.stats.reloads_refused += 1
             raise
+
+    def swap(self, parts: _Parts) -> None:
+        """Use what :meth:`prepare` built from now on (on the engine's loop).
+
+        The sources are followed again (from their committed positions) when the
+        monitoring settings changed; the scheduler looks at its jobs again; the
+        Learner keeps what it learnt.
+        """
         old, self._parts = self._parts, parts
         self.stats.reloads += 1
-        if old.config.modules.monitoring != config.modules.monitoring:
+        self.last_error = ""
+        if old.config.modules.monitoring != parts.config.modules.monitoring:
             self._restart_follow.set()
         self._wake.set()
-        log.info("configuration reloaded (%s)", config.origin or "built-in defaults")
+        log.info("configuration reloaded (%s)", parts.config.origin or "built-in defaults")
+
+    def reload(self, config: Config) -> None:
+        """Use ``config`` from now on; if any part refuses it, nothing changes.
+
+        Raises:
+            ConfigError: The configuration (or a runbook or jobs file) is refused.
+        """
+        self.swap(self.prepare(config))
 
     def reload_from(self, load: Callable[[], Config]) -> str:
         """Reload with what ``load`` returns; a refused configuration keeps the old one.

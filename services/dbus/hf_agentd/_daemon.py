@@ -31,11 +31,13 @@ from dbus_fast import (
 from dbus_fast.aio import MessageBus
 from dbus_fast.introspection import Method
 
-from libhfagent import HFAgentError
+from libhfagent import Config, HFAgentError
+from libhfagent.daemon._engine import Engine
 
 from ._api import ACTIONS, BUS_NAME, INTERFACE, OBJECT_PATH, check_interface, load_interface
 from ._auth import Authorizer, Denied
-from ._methods import HANDLERS, WANTS_CALLER, Context, Result
+from ._convert import to_vardict
+from ._methods import HANDLERS, WANTS_CALLER, Context, Result, state_for
 
 __all__ = ["Daemon", "notify"]
 
@@ -100,6 +102,9 @@ class Daemon:
         bus_type: The system bus (the product) or the session bus (development).
         bus_address: Connect here instead of the ``bus_type``'s usual address.
         workers: Threads running library calls.
+        engine: Run the agent's engine (follow the sources, learn, runbooks, alerts,
+            scheduled jobs) on the same loop, its notices sent as the interface's
+            signals; without it, only the methods are served.
 
     Raises:
         InterfaceError: A method of the interface has no polkit action or no implementation.
@@ -112,6 +117,7 @@ class Daemon:
         bus_type: BusType = BusType.SYSTEM,
         bus_address: str | None = None,
         workers: int = 4,
+        engine: bool = True,
     ) -> None:
         interface = load_interface()
         check_interface(interface, ACTIONS, HANDLERS)
@@ -125,6 +131,9 @@ class Daemon:
         self._bus: MessageBus | None = None
         self._authorizer: Authorizer | None = None
         self._stop = asyncio.Event()
+        self._with_engine = engine
+        self.engine: Engine | None = None
+        self.engine_error = ""
         self.calls = 0
         self.denied = 0
 
@@ -135,6 +144,13 @@ class Daemon:
             RuntimeError: The bus name is owned by another process.
         """
         loop = asyncio.get_running_loop()
+        if self._with_engine:  # built before the name is taken: READY means ready
+            self.engine = await loop.run_in_executor(
+                self._pool,
+                functools.partial(
+                    Engine, self._context.state.config, listeners=[self._on_engine_notice]
+                ),
+            )
         bus = MessageBus(bus_address=self._bus_address, bus_type=self._bus_type)
         await bus.connect()
         _retry_full_socket(bus)
@@ -153,14 +169,25 @@ class Daemon:
         watchdog = asyncio.ensure_future(self._watchdog())
         lost = asyncio.ensure_future(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
         stopped = asyncio.ensure_future(self._stop.wait())
+        waited = {lost, stopped}
+        engine_task = None
+        if self.engine is not None:
+            engine_task = asyncio.ensure_future(self.engine.run())
+            waited.add(engine_task)
         log.info("serving %s on %s", BUS_NAME, bus.unique_name)
         notify(f"READY=1\nSTATUS={self._status()}")
         try:
-            await asyncio.wait({lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+            if engine_task is not None and engine_task.done():
+                engine_task.result()  # the engine's failure is the service's
+                raise RuntimeError("the engine stopped")
             if not stopped.done():
                 raise RuntimeError("the bus connection was lost")
         finally:
             notify("STOPPING=1\nSTATUS=Stopping")
+            if self.engine is not None and engine_task is not None and not engine_task.done():
+                self.engine.stop()  # jobs finish, offsets and the Learner's state are saved
+                await asyncio.wait({engine_task})
             for fut in (watchdog, lost, stopped):
                 fut.cancel()
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -183,6 +210,14 @@ class Daemon:
         signature = self._signals[name]
         if self._bus is not None:
             self._bus.send(Message.new_signal(OBJECT_PATH, INTERFACE, name, signature, list(body)))
+
+    def _on_engine_notice(self, name: str, body: Any) -> None:
+        """The engine's notices as the interface's signals."""
+        if name == "PlanExecuted":
+            rest = {k: v for k, v in body.items() if k != "plan_id"}
+            self.emit(name, str(body.get("plan_id", "")), to_vardict(rest))
+        else:
+            self.emit(name, to_vardict(body))
 
     # -- the bus side ----------------------------------------------------------------------
 
@@ -248,6 +283,9 @@ class Daemon:
             handler = functools.partial(handler, caller={"uid": uid, "bus_name": msg.sender or ""})
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self._pool, handler, self._context, *msg.body)
+        if method.name == "Execute" and isinstance(result, dict):
+            outcome = {k: v.value for k, v in result.items()}
+            self._on_engine_notice("PlanExecuted", {"plan_id": msg.body[0], **outcome})
         body = [] if method.out_signature == "" else [result]
         return Message.new_method_return(msg, method.out_signature, body)
 
@@ -269,7 +307,8 @@ class Daemon:
     # -- systemd ---------------------------------------------------------------------------
 
     def _status(self) -> str:
-        return f"Serving {INTERFACE}: {self.calls} calls, {self.denied} denied"
+        served = f"Serving {INTERFACE}: {self.calls} calls, {self.denied} denied"
+        return served + (f"; {self.engine.status()}" if self.engine is not None else "")
 
     async def _watchdog(self) -> None:
         """Ping systemd's watchdog from the bus loop: a stuck loop stops the pings."""
@@ -295,10 +334,19 @@ class Daemon:
         notify("RELOADING=1")
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._pool, HANDLERS["Reload"], self._context)
-            log.info("configuration reloaded from %s", self._context.state.config.origin)
+            config = await loop.run_in_executor(self._pool, Config.load, self._context.config_path)
+            state = await loop.run_in_executor(self._pool, state_for, config)
+            if self.engine is not None:  # refuses (raises) before anything changed
+                parts = await loop.run_in_executor(self._pool, self.engine.prepare, config)
+                self.engine.swap(parts)
+            self._context.state = state
+            self.engine_error = ""
+            log.info("configuration reloaded from %s", config.origin or "built-in defaults")
         except HFAgentError as exc:
-            log.error("reload refused, the previous configuration stays: %s", exc)
+            self.engine_error = f"reload refused, the previous configuration stays: {exc}"
+            log.error("%s", self.engine_error)
+            if self.engine is not None:
+                self.engine.last_error = self.engine_error
             if strict:
                 raise
         finally:

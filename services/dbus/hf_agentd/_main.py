@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="threads running library calls (default: 4)",
     )
+    parser.add_argument(
+        "--no-engine",
+        action="store_true",
+        help="serve the methods only: do not follow the sources, run runbooks or scheduled jobs",
+    )
     return parser
 
 
@@ -71,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bus_type=BusType.SYSTEM if args.bus == "system" else BusType.SESSION,
             bus_address=args.address,
             workers=max(1, args.workers),
+            engine=not args.no_engine,
         )
     except (HFAgentError, InterfaceError) as exc:
         log.error("not started: %s", exc)

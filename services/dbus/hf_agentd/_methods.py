@@ -27,7 +27,15 @@ from libhfagent.reports import render_access, render_security, render_system
 
 from ._convert import Kind, parse_options, to_vardict
 
-__all__ = ["HANDLERS", "MAX_REQUEST", "WANTS_CALLER", "Context", "NotSupported", "State"]
+__all__ = [
+    "HANDLERS",
+    "MAX_REQUEST",
+    "WANTS_CALLER",
+    "Context",
+    "NotSupported",
+    "State",
+    "state_for",
+]
 
 #: Longest request accepted, in characters (a request is a sentence, not a document).
 MAX_REQUEST: Final = 4096
@@ -81,11 +89,11 @@ class Context:
         Raises:
             ConfigError: The configuration cannot be read or is wrong.
         """
-        return cls(_load_state(config_path), config_path)
+        return cls(state_for(Config.load(config_path)), config_path)
 
 
-def _load_state(config_path: str | None) -> State:
-    config = Config.load(config_path)
+def state_for(config: Config) -> State:
+    """The agents the methods use under ``config``."""
     agent = Agent(config)
     if config.agent.user_mode == "interactive":
         return State(config, agent, agent)
@@ -353,7 +361,7 @@ def verify_audit(ctx: Context) -> Result:
 
 def reload(ctx: Context) -> Result:
     """Reload: re-read the configuration; a broken one raises and the old one stays."""
-    ctx.state = _load_state(ctx.config_path)
+    ctx.state = state_for(Config.load(ctx.config_path))
     return None
 
 
