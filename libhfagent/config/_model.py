@@ -304,7 +304,8 @@ class RunbookSettings:
         backup_destination: Where it copies them (a folder, or an rsync target).
         maintenance_flag: The file whose presence puts the web site in maintenance
             (the nginx configuration tests for it).
-        web_service: The web server reloaded after switching maintenance.
+        web_service: The web server reloaded after switching maintenance: a systemd
+            unit name, or the absolute path of the server's pid file (sent SIGHUP).
         ban_time: Seconds an SSH brute-force source stays banned (0: report only).
     """
 

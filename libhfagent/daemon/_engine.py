@@ -56,7 +56,7 @@ from typing import Any, Final
 import attrs
 
 from .._agent import Agent
-from .._errors import ExecutionError, HFAgentError, PolicyDenied
+from .._errors import ConfigError, ExecutionError, HFAgentError, PolicyDenied
 from .._i18n import translator
 from ..config import Config
 from ..config._model import AlertSeverity
@@ -232,7 +232,14 @@ class Engine:
     def _build(self, config: Config) -> _Parts:
         runbooks = tuple(load_runbooks(config.modules.runbooks.directories))
         scheduler = Scheduler(config, clock=self._clock)
-        scheduler.jobs()  # the jobs file must read
+        names = {r.name for r in runbooks}
+        for job in scheduler.jobs():  # the jobs file must read, its runbooks exist
+            wanted = _runbook_task(job.task)
+            if wanted is not None and wanted not in names:
+                raise ConfigError(
+                    f"scheduled job {job.name!r}: no runbook named {wanted!r} "
+                    f"(runbooks: {', '.join(sorted(names))})"
+                )
         notifier = self._fixed_notifier or Notifier(config, clock=self._clock)
         config_file = _write_config(config)
         return _Parts(config, Agent(config), scheduler, notifier, runbooks, config_file)
@@ -558,9 +565,13 @@ class Engine:
         return started
 
     async def run_job(self, job: ScheduledJob, scheduled: dt.datetime | None = None) -> JobRun:
-        """Run a job's task now, as ``hf-agent ask --json`` in a child process."""
+        """Run a job's task now: ``hf-agent ask --json`` in a child process, or, for a
+        task ``runbook:NAME``, that runbook (its trigger a ``schedule`` signal)."""
         scheduled = scheduled or self._clock()
         parts = self._parts
+        wanted = _runbook_task(job.task)
+        if wanted is not None:
+            return await self._runbook_job(job, wanted, scheduled)
         argv = [
             sys.executable,
             "-m",
@@ -609,6 +620,33 @@ class Engine:
         )
         await self._after_job(job, run)
         return run
+
+    async def _runbook_job(self, job: ScheduledJob, name: str, scheduled: dt.datetime) -> JobRun:
+        start = time.monotonic()
+        runbook = next((r for r in self.runbooks if r.name == name), None)
+        if runbook is None:
+            run = JobRun(job.name, scheduled, "failed", error=f"no runbook named {name!r}")
+        else:
+            sig = Signal("schedule", name, scheduled, 1.0, {"job": job.name})
+            done = await self.run_runbook(runbook, sig)
+            last = done.results[-1] if done.results else None
+            pending = last.output if last and isinstance(last.output, Mapping) else {}
+            run = JobRun(
+                job.name,
+                scheduled,
+                done.status,
+                plan_id=pending.get("plan_id") if done.status == "pending" else None,
+                answer=done.to_dict(),
+                error=_short(last.output) if last and done.status == "failed" else "",
+                seconds=time.monotonic() - start,
+            )
+        self.stats.jobs_run += 1
+        if run.status == "failed":
+            self.stats.jobs_failed += 1
+        _append_jsonl(
+            Path(self.config.agent.state_dir) / "scheduler" / "history.jsonl", run.to_dict()
+        )
+        return run  # the runbook raised its own alerts
 
     async def _after_job(self, job: ScheduledJob, run: JobRun) -> None:
         _ = translator(self.config.agent.language).gettext
@@ -940,6 +978,12 @@ def _default(value: Any) -> Any:
 
 
 # -- files -----------------------------------------------------------------------------------
+
+
+def _runbook_task(task: str) -> str | None:
+    """The runbook a job's task names (``runbook:security-updates``), if any."""
+    head, sep, name = task.partition(":")
+    return name.strip() if sep and head.strip().lower() == "runbook" else None
 
 
 def _write_config(config: Config) -> Path:

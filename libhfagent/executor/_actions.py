@@ -777,6 +777,10 @@ _PROBES = (
     "disk.health",
 )
 
+# The runbook actions live in modules of their own, which import this one's helpers.
+from ._firewall import FirewallBan  # noqa: E402
+from ._web import WebMaintenance  # noqa: E402
+
 ACTIONS: Mapping[str, Action] = {
     a.id: a
     for a in (
@@ -791,6 +795,8 @@ ACTIONS: Mapping[str, Action] = {
         UpdatePackages(),
         SyncBackup(),
         AddSchedule(),
+        WebMaintenance(),
+        FirewallBan(),
         *(_probe_action(p)() for p in _PROBES),
     )
 }

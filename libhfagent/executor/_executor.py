@@ -457,6 +457,10 @@ class Executor:
                 from ._systemd import Systemd
 
                 return {"unit": Systemd().unit_state(args["service"]).to_dict()}
+            if action == "firewall.ban":
+                from ._firewall import FirewallBan
+
+                return FirewallBan().known(args)
             if action == "packages.update":
                 from ._packages import apply_argv, simulate_upgrade
 

@@ -9,6 +9,7 @@ Decisions are pure: they take a step and the settings and return a
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -93,6 +94,8 @@ class _Rules:
     services_deny_by_action: Mapping[str, tuple[str, ...]]
     services_confirm: tuple[str, ...]
     limits: Mapping[str, _Limit]
+    never_ban: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    max_ban_seconds: int | None = None
 
 
 class Policy:
@@ -104,6 +107,8 @@ class Policy:
             not given one.
         user_mode: ``agent.user_mode`` used when :meth:`decide` is not given one.
         origins: The files the rules were read from, in merge order.
+        maintenance_flag: ``modules.runbooks.maintenance_flag``: ``web.maintenance``
+            may switch this file even outside the change roots.
     """
 
     def __init__(
@@ -113,11 +118,13 @@ class Policy:
         sandbox_level: str = "strict",
         user_mode: str = "interactive",
         origins: Sequence[str] = (),
+        maintenance_flag: str | None = None,
     ) -> None:
         self._rules = _rules_from(rules)
         self.sandbox_level = sandbox_level
         self.user_mode = user_mode
         self.origins = tuple(origins)
+        self.maintenance_flag = maintenance_flag
 
     @classmethod
     def load(cls, config: Config, path: str | None = None) -> Policy:
@@ -150,6 +157,7 @@ class Policy:
             sandbox_level=config.security.sandbox_level,
             user_mode=config.agent.user_mode,
             origins=origins,
+            maintenance_flag=config.modules.runbooks.maintenance_flag,
         )
 
     def decide(
@@ -307,7 +315,45 @@ class Policy:
                 reasons.extend(verdict.reasons)
         if action == "backup.sync":
             reasons.extend(self._backup_refusals(args))
+        if action == "web.maintenance":
+            reasons.extend(self._maintenance_refusals(args))
+        if action == "firewall.ban":
+            reasons.extend(self._ban_refusals(args))
         return tuple(reasons)
+
+    def _maintenance_refusals(self, args: Mapping[str, Any]) -> list[str]:
+        """The flag: the configured one or in the change roots; a unit: an allowed one."""
+        flag, service = args.get("flag"), args.get("service")
+        reasons: list[str] = []
+        if not isinstance(flag, str) or not flag:
+            reasons.append("web.maintenance: no flag file given")
+        elif flag != self.maintenance_flag:
+            reasons.extend(self.check_paths([flag]).reasons)
+        if isinstance(service, str) and not service.startswith("/"):
+            verdict = self.check_service("web.maintenance", service)
+            if verdict.decision == "deny":
+                reasons.extend(verdict.reasons)
+        return reasons
+
+    def _ban_refusals(self, args: Mapping[str, Any]) -> list[str]:
+        """The address must not be in ``firewall.never_ban``; the ban not longer than allowed."""
+        reasons: list[str] = []
+        try:
+            address = ipaddress.ip_address(str(args.get("ip", "")).strip())
+        except ValueError:
+            return [f"firewall.ban: {args.get('ip')!r} is not an IP address"]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        for network in self._rules.never_ban:
+            if address.version == network.version and address in network:
+                reasons.append(f"{address}: never banned (firewall.never_ban has {network})")
+        seconds, most = args.get("seconds"), self._rules.max_ban_seconds
+        if most is not None and isinstance(seconds, int | float) and seconds > most:
+            reasons.append(
+                f"firewall.ban: {seconds:.0f} s exceed the longest ban allowed "
+                f"(firewall.max_ban_seconds: {most} s)"
+            )
+        return reasons
 
     def _backup_refusals(self, args: Mapping[str, Any]) -> list[str]:
         destination = args.get("destination")
@@ -419,8 +465,10 @@ _TOP_KEYS = (
     "protected",
     "services",
     "limits",
+    "firewall",
 )
 _SERVICE_KEYS = ("allow", "deny", "deny_by_action", "confirm")
+_FIREWALL_KEYS = ("never_ban", "max_ban_seconds")
 
 
 class _Checker:
@@ -514,6 +562,24 @@ class _Checker:
                 if isinstance(number, bool) or not isinstance(number, int) or number < 0:
                     raise self.fail((*path, name, key), "must be a whole number >= 0")
 
+    def _firewall(self, path: KeyPath, value: object) -> None:
+        firewall = self.mapping(path, value, _FIREWALL_KEYS)
+        if "never_ban" in firewall:
+            self.strings((*path, "never_ban"), firewall["never_ban"])
+            for i, item in enumerate(firewall["never_ban"]):
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise self.fail(
+                        (*path, "never_ban", i),
+                        f"{item!r} is not an address or network (192.0.2.0/24, 2001:db8::/32)",
+                    ) from None
+        most = firewall.get("max_ban_seconds")
+        if "max_ban_seconds" in firewall and (
+            isinstance(most, bool) or not isinstance(most, int) or most < 1
+        ):
+            raise self.fail((*path, "max_ban_seconds"), "must be a whole number >= 1")
+
 
 def _check(doc: JsoncDocument, origin: str) -> None:
     _Checker(doc, origin, _known_actions()).check()
@@ -533,6 +599,8 @@ def _known_actions() -> set[str]:
         "service.stop",
         "backup.sync",
         "schedule.add",
+        "web.maintenance",
+        "firewall.ban",
     }
 
 
@@ -556,4 +624,9 @@ def _rules_from(value: Mapping[str, Any]) -> _Rules:
             k: _Limit(v.get("max_files"), v.get("max_bytes"))
             for k, v in value.get("limits", {}).items()
         },
+        never_ban=tuple(
+            ipaddress.ip_network(n, strict=False)
+            for n in value.get("firewall", {}).get("never_ban", ())
+        ),
+        max_ban_seconds=value.get("firewall", {}).get("max_ban_seconds"),
     )

@@ -16,7 +16,12 @@ _DEST = "org.freedesktop.systemd1"
 _PATH = "/org/freedesktop/systemd1"
 _MANAGER = "org.freedesktop.systemd1.Manager"
 _UNIT = "org.freedesktop.systemd1.Unit"
-_VERBS = {"start": "StartUnit", "stop": "StopUnit", "restart": "RestartUnit"}
+_VERBS = {
+    "start": "StartUnit",
+    "stop": "StopUnit",
+    "restart": "RestartUnit",
+    "reload": "ReloadUnit",
+}
 #: Properties naming the units that depend on a unit.
 _DEPENDENTS = ("RequiredBy", "RequisiteOf", "WantedBy", "BoundBy", "PartOf")
 
@@ -139,7 +144,7 @@ class Systemd:
         return asyncio.run(go())
 
     def job(self, verb: str, unit: str) -> str:
-        """Start, stop or restart a unit and wait for its job; returns the job's result.
+        """Start, stop, restart or reload a unit and wait for its job; returns the job's result.
 
         Returns:
             ``done``, ``failed``, ``canceled``, ``timeout``, ``dependency`` or ``skipped``.

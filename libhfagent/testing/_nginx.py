@@ -123,6 +123,7 @@ class NginxServer:
         realip: bool | None = None,
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        server_config: str = "",
     ) -> None:
         """Prepare a server; nothing is written or started until ``start``.
 
@@ -137,12 +138,16 @@ class NginxServer:
             start_timeout: Seconds to wait for nginx to accept connections.
             stop_timeout: Seconds to wait for a graceful stop before nginx's
                 processes are terminated, then killed.
+            server_config: nginx directives added at the top of the ``server``
+                block, as given (an ``include`` of a snippet, ``if`` tests,
+                ``error_page``, locations); empty by default.
         """
         self._root = Path(directory).absolute()
         self._nginx = nginx
         self._realip = realip
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
+        self._server_config = server_config
         self._process: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize[[subprocess.Popen[bytes]], NginxServer] | None = None
         self._port: int | None = None
@@ -463,6 +468,8 @@ class NginxServer:
             f"        root {q(self.docroot)};",
             "        index index.html;",
             "",
+            *(f"        {line}".rstrip() for line in self._server_config.splitlines()),
+            *([""] if self._server_config else []),
             "        location = /forbidden { return 403; }",
             "        location = /error { return 500; }",
             "        location = /unavailable { return 503; }",
