@@ -145,6 +145,17 @@ class Agent:
         """Apply exactly a previewed plan (see :meth:`Executor.apply`)."""
         return self.executor.apply(plan_id)
 
+    async def run(self, *, handle_signals: bool = True, **options: Any) -> None:
+        """Run all day under this agent's configuration: follow the sources, learn,
+        answer signals with runbooks and alerts, run the scheduled jobs.
+
+        Until SIGTERM or SIGINT (SIGHUP reloads the configuration file); see
+        :class:`libhfagent.daemon.Engine` for ``options`` (sources, clock, listeners…).
+        """
+        from .daemon._engine import Engine
+
+        await Engine(self.config, **options).run(handle_signals=handle_signals)
+
     def undo(self, plan_id: str) -> UndoReport:
         """Reverse what an applied plan did, where it can be (see :meth:`Executor.undo`)."""
         return self.executor.undo(plan_id)

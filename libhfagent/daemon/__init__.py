@@ -1,4 +1,8 @@
-"""The long-running parts of the agent: scheduler, runbooks, notifications."""
+"""The long-running parts of the agent: the engine, scheduler, runbooks, notifications."""
+
+from ._engine import Engine as Engine
+from ._engine import EngineStats as EngineStats
+from ._engine import JobRun as JobRun
 
 from ._notify import Alert as Alert
 from ._notify import ChannelResult as ChannelResult
@@ -18,6 +22,9 @@ __all__ = [
     "ChannelResult",
     "Delivery",
     "DesktopSession",
+    "Engine",
+    "EngineStats",
+    "JobRun",
     "Notifier",
     "Runbook",
     "RunbookRun",

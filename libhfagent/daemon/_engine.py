@@ -490,6 +490,8 @@ class Engine:
         if seen is not None and now - seen < window:
             log.info("runbook %s already answered %s recently", runbook.name, sig.key)
             return None
+        if len(self._runbook_seen) > 10_000:  # bounded: forget what the window forgot
+            self._runbook_seen = {k: t for k, t in self._runbook_seen.items() if now - t < window}
         self._runbook_seen[(runbook.name, sig.key)] = now
         return await self.run_runbook(runbook, sig)
 
