@@ -3,7 +3,6 @@
 from ._engine import Engine as Engine
 from ._engine import EngineStats as EngineStats
 from ._engine import JobRun as JobRun
-
 from ._notify import Alert as Alert
 from ._notify import ChannelResult as ChannelResult
 from ._notify import Delivery as Delivery
