@@ -75,6 +75,21 @@ def test_exit_statuses(bus: PrivateSystemBus) -> None:
     # The audit log of a fresh state: empty, it verifies.
     verified = query(bus, "audit", "verify")
     assert verified.returncode == 0 and "0 records verified" in verified.stdout
+    # A log that does not verify: exit 1, as `hf-agent audit verify`, naming the line.
+    from libhfagent.executor._audit import AuditLog
+
+    audit = AuditLog(bus.directory.parent / "state", journal=False)
+    audit.append({"event": "test", "actor": {"uid": 0}})
+    log = audit.path
+    log.write_text(log.read_text().replace('"test"', '"forged"'))
+    try:
+        broken = query(bus, "audit", "verify")
+        assert broken.returncode == 1 and "line 1" in broken.stdout, broken
+        as_json = query(bus, "--json", "audit", "verify")
+        assert as_json.returncode == 1 and json.loads(as_json.stdout)["ok"] is False
+    finally:
+        for path in audit.directory.iterdir():
+            path.unlink()
 
 
 def test_service_absent_is_exit_4(tmp_path: Path) -> None:
