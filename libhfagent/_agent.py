@@ -41,7 +41,7 @@ class Answer:
     @property
     def pending(self) -> str | None:
         """The plan id waiting for a confirmation, if any."""
-        if self.previewed is not None and self.applied is None:
+        if self.previewed is not None and self.applied is None and not self.previewed.refused:
             return self.previewed.plan_id
         return None
 
@@ -71,6 +71,7 @@ class Answer:
                 s for s in outcome["skipped"] if s["action"] not in applied["applied"]
             ]
         outcome["plan_id"] = self.previewed.plan_id if self.previewed else None
+        outcome["refused"] = self.previewed.refused if self.previewed else ""
         outcome["pending"] = self.pending
         out["outcome"] = outcome
         out["preview"] = self.previewed.to_dict()["preview"] if self.previewed else None

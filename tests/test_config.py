@@ -992,7 +992,11 @@ def test_every_field_is_read_from_the_file() -> None:
                 ban_time=3600,
             ),
         ),
-        security=SecuritySettings(sandbox_level="permissive", forbidden_commands=("reboot",)),
+        security=SecuritySettings(
+            sandbox_level="permissive",
+            forbidden_commands=("reboot",),
+            permissions_file="/etc/hf-agent/local-permissions.json",
+        ),
     )
     defaults = Config().to_dict()
     plain = config.to_dict()

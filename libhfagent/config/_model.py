@@ -225,12 +225,16 @@ class SecuritySettings:
     Attributes:
         sandbox_level: ``strict`` or ``permissive``.
         forbidden_commands: Command lines the policy always denies.
+        permissions_file: The permission policy's override file (merged over the
+            shipped defaults key by key); ``None``: ``/etc/hf-agent/permissions.json``
+            when it exists.
     """
 
     sandbox_level: SandboxLevel = "strict"
     forbidden_commands: tuple[str, ...] = attrs.field(
         default=("rm -rf /", "mkfs"), converter=_strings
     )
+    permissions_file: str | None = None
 
 
 @attrs.frozen
@@ -962,6 +966,7 @@ _CONFIG_FIELDS: Mapping[str, _ReadFn] = {
         {
             "sandbox_level": _choice(get_args(SandboxLevel)),
             "forbidden_commands": _list_of(_string, "strings"),
+            "permissions_file": _optional(_absolute_path),
         },
     ),
 }

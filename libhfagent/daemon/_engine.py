@@ -57,7 +57,7 @@ import attrs
 
 from .._agent import Agent
 from .._errors import ConfigError, ExecutionError, HFAgentError, PolicyDenied
-from .._i18n import translator
+from .._i18n import fmt_time, translator
 from ..config import Config
 from ..config._model import AlertSeverity
 from ..executor._actions import ACTIONS, changes_system
@@ -81,7 +81,7 @@ _ALERT_SEVERITY: Final[Mapping[str, str]] = {
     "disk_risk": "warning",
     "brute_force": "warning",
     "metric_anomaly": "warning",
-    "metric_excursion": "warning",
+    "metric_excursion": "info",
     "error_rate": "warning",
     "burst": "info",
     "new_template": "info",
@@ -241,8 +241,9 @@ class Engine:
                     f"(runbooks: {', '.join(sorted(names))})"
                 )
         notifier = self._fixed_notifier or Notifier(config, clock=self._clock)
+        agent = Agent(config)  # may refuse the configuration: before anything is written
         config_file = _write_config(config)
-        return _Parts(config, Agent(config), scheduler, notifier, runbooks, config_file)
+        return _Parts(config, agent, scheduler, notifier, runbooks, config_file)
 
     @property
     def config(self) -> Config:
@@ -667,8 +668,14 @@ class Engine:
                 fields={"job": job.name, "plan_id": run.plan_id},
             )
         elif run.status in ("failed", "timeout", "not_understood"):
+            title = _("Job %(name)s failed") % values
+            if run.status == "timeout":
+                title = _("Job %(name)s was stopped: it ran longer than %(seconds)s s") % {
+                    **values,
+                    "seconds": f"{self.job_timeout:g}",
+                }
             alert = Alert(
-                title=_("Job %(name)s failed") % values,
+                title=title,
                 body=_("Task: %(task)s\n%(error)s") % values,
                 severity="warning",
                 source=f"scheduler.{job.name}",
@@ -778,7 +785,11 @@ class _RunbookActions:
         outcome = executor.apply(previewed.plan_id, actor=self.actor)
         if outcome.failed:
             raise ExecutionError(outcome.failed)
-        result = {**wanted, "outcome": outcome.to_dict()}
+        summary = [
+            f"{a} " + ", ".join(f"{k}={_short(v, 120)}" for k, v in step_args.items())
+            for a, step_args in previewed.steps
+        ] + [f"plan {previewed.plan_id}: {len(outcome.results)} step(s) applied, audited"]
+        result = {**wanted, "outcome": outcome.to_dict(), "summary": summary}
         self.loop.call_soon_threadsafe(
             self.engine._emit, "PlanExecuted", {"plan_id": previewed.plan_id, **outcome.to_dict()}
         )
@@ -816,7 +827,9 @@ class _RunbookActions:
     # Other actions -----------------------------------------------------------------------
 
     def notify(self, args: Mapping[str, Any], ctx: Mapping[str, Any]) -> Any:
-        alert = _runbook_alert(self.runbook, self.sig, args, ctx, self.lang)
+        alert = _runbook_alert(
+            self.runbook, self.sig, args, ctx, self.lang, self.engine.scheduler.tz
+        )
         future = asyncio.run_coroutine_threadsafe(self.engine.alert(alert), self.loop)
         body = future.result(timeout=120)
         return body["delivery"]
@@ -861,7 +874,8 @@ def _signal_alert(sig: Signal, lang: str) -> Alert:
     f = dict(sig.fields)
     severity = _ALERT_SEVERITY.get(sig.kind, "info")
     if sig.kind == "disk_risk":
-        severity = "critical" if f.get("level") == "critical" else "warning"
+        levels = {"critical": "critical", "warning": "warning"}
+        severity = levels.get(str(f.get("level")), "info")  # "watch": worth a look only
         title = _("Disk %(disk)s shows signs of failure (%(level)s)") % {
             "disk": f.get("disk", "?"),
             "level": f.get("level", "?"),
@@ -893,7 +907,12 @@ def _signal_alert(sig: Signal, lang: str) -> Alert:
 
 
 def _runbook_alert(
-    runbook: Runbook, sig: Signal, args: Mapping[str, Any], ctx: Mapping[str, Any], lang: str
+    runbook: Runbook,
+    sig: Signal,
+    args: Mapping[str, Any],
+    ctx: Mapping[str, Any],
+    lang: str,
+    tz: dt.tzinfo = dt.UTC,
 ) -> Alert:
     """The runbook's alert with the full report: evidence, actions taken, what to do next."""
     _ = translator(lang).gettext
@@ -903,33 +922,52 @@ def _runbook_alert(
     extra = {
         k: v for k, v in args.items() if k not in ("severity", "title", "next") and v is not None
     }
-    for key, value in {**dict(sig.fields), **extra}.items():
+    shown = {**dict(sig.fields), **extra}
+    for key, value in shown.items():
         if isinstance(value, list | tuple):
             lines.append(f"- {key}:")
-            lines += [f"    {_short(v)}" for v in value[:20]]
-        else:
+            lines += [f"    {_evidence(v, lang, tz)}" for v in value[:30]]
+            if len(value) > 30:
+                lines.append(f"    … +{len(value) - 30}")
+        elif key not in ("at", "score"):
             lines.append(f"- {key}: {_short(value)}")
     lines += ["", _("Actions taken:")]
     done = ctx.get("steps", {})
     if not done:
         lines.append("- " + _("none"))
     for step_id, output in done.items():
-        lines.append(f"- {step_id}: {_short(output)}")
+        summary = output.get("summary") if isinstance(output, Mapping) else None
+        if summary:
+            lines += [f"- {step_id}: {line}" for line in summary]
+        else:
+            lines.append(f"- {step_id}: {_short(output)}")
     advice = args.get("next")
     if isinstance(advice, Mapping):
         advice = advice.get(lang) or advice.get("en")
     if advice:
         lines += ["", _("What to do next:"), str(advice)]
     severity = str(args.get("severity") or "warning")
+    flat = {k: v for k, v in extra.items() if not isinstance(v, list | tuple | Mapping)}
     return Alert(
         title=title,
         body="\n".join(lines),
         severity=severity,  # type: ignore[arg-type]
         source=f"runbook.{runbook.name}",
         key=f"runbook.{runbook.name}:{sig.key}",
-        fields={"runbook": f"{runbook.name}@{runbook.version}", "signal": sig.key, **extra},
+        fields={"runbook": f"{runbook.name}@{runbook.version}", "signal": sig.key, **flat},
         at=sig.at,
     )
+
+
+def _evidence(item: Any, lang: str, tz: dt.tzinfo) -> str:
+    """One piece of evidence: ``Nov 2, 03:00 io error, sector 8 (read)``."""
+    if isinstance(item, Mapping) and "text" in item:
+        at = item.get("at")
+        when = ""
+        if isinstance(at, int | float):
+            when = fmt_time(dt.datetime.fromtimestamp(at, tz), lang) + " "
+        return when + str(item["text"])
+    return _short(item)
 
 
 def _stopped_alert(runbook: Runbook, sig: Signal, run: RunbookRun, lang: str) -> Alert:
@@ -1038,9 +1076,10 @@ def _job_result(
             seconds=seconds,
         )
     outcome = answer.get("outcome") or {}
+    refused = outcome.get("refused") or ""
     if answer.get("intent") == "unknown":
         status = "not_understood"
-    elif outcome.get("failed"):
+    elif outcome.get("failed") or refused:
         status = "failed"
     elif outcome.get("pending"):
         status = "pending"
@@ -1052,6 +1091,6 @@ def _job_result(
         status,
         plan_id=outcome.get("plan_id"),
         answer=answer,
-        error=str(outcome.get("failed") or message if status != "done" else ""),
+        error=str(outcome.get("failed") or refused or message if status != "done" else ""),
         seconds=seconds,
     )

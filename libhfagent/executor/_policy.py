@@ -132,7 +132,8 @@ class Policy:
 
         Args:
             config: Supplies ``security.sandbox_level`` and ``agent.user_mode``.
-            path: The override file; when ``None``, ``/etc/hf-agent/permissions.json``
+            path: The override file; when ``None``, the configuration's
+                ``security.permissions_file``, else ``/etc/hf-agent/permissions.json``
                 if it exists. A given path must exist.
 
         Returns:
@@ -146,6 +147,8 @@ class Policy:
         merged = _read(default_path)
         _check(merged, str(default_path))
         origins = [str(default_path)]
+        if path is None:
+            path = config.security.permissions_file
         override = path if path is not None else (OVERRIDE_PATH if _exists(OVERRIDE_PATH) else None)
         if override is not None:
             doc = _read(Path(override))

@@ -222,6 +222,7 @@ class Learner:
         self._rates = LogRates(warmup=warmup)
         self._units = _UnitMemory()
         self._disks = DiskHealth()
+        self._disk_util: dict[str, float] = {}
         self._ssh = BruteForceDetector()
         tz = zoneinfo.ZoneInfo(config.agent.timezone)
         self._profiles = {name: UsageProfile(name, tz) for name in _PROFILES.values()}
@@ -301,6 +302,7 @@ class Learner:
         profile = _PROFILES.get(metric.name)
         if profile is not None and not metric.labels:
             self._profiles[profile].add(metric.timestamp, metric.value)
+        signals = self._disk_latency(metric)
         score = detector.update(metric.timestamp.timestamp(), metric.value)
         baseline = self._baselines.get(key)
         if baseline is None:
@@ -314,7 +316,6 @@ class Learner:
             "value": metric.value,
             "usual": baseline.mean,
         }
-        signals = []
         if score >= self._threshold:
             direction = "high" if metric.value >= baseline.mean else "low"
             key_dir = f"metric:{key}:{direction}"
@@ -323,6 +324,21 @@ class Learner:
             key_dir = f"metric:{key}:{excursion}"
             signals += self._trigger("metric_excursion", key_dir, metric.timestamp, 0.0, fields)
         return signals
+
+    def _disk_latency(self, metric: Metric) -> list[Signal]:
+        """Feed a disk's await and utilisation to the disk health (rising latency)."""
+        device = metric.labels.get("device")
+        if metric.name not in ("disk_await_ms", "disk_util") or not device:
+            return []
+        if metric.name == "disk_util":
+            self._disk_util[device] = metric.value
+            return []
+        at = metric.timestamp.timestamp()
+        risk = self._disks.latency(at, device, metric.value, self._disk_util.get(device, 0.0))
+        if risk is None or risk.level == "ok":
+            return []
+        key = f"disk:{risk.disk}:{risk.level}"
+        return self._trigger("disk_risk", key, metric.timestamp, 1.0, risk.to_dict())
 
     def _event(self, event: Event) -> list[Signal]:
         signals: list[Signal] = []
@@ -351,6 +367,9 @@ class Learner:
         signals += self._auth(event)
         if event.source == "kernel" or "kind" in event.fields:
             kernel = parse_kernel_message(event.message)
+            named = event.fields.get("disk")
+            if kernel is not None and kernel.disk is None and isinstance(named, str) and named:
+                kernel = attrs.evolve(kernel, disk=named)  # the source named the port's disk
             risk = self._disks.kernel(at, kernel) if kernel is not None else None
             if risk is not None and risk.level != "ok":
                 key = f"disk:{risk.disk}:{risk.level}"

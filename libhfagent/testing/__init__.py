@@ -10,6 +10,8 @@ observe genuine behaviour rather than mocks:
 - :class:`SessionBus` and :class:`NotificationServer`: a private D-Bus session bus with a
   real notification server (dunst on Xvfb).
 - :func:`build_journal`: a real journal file written by ``systemd-journal-remote``.
+- :class:`WebhookServer`: a real HTTP server on ``127.0.0.1`` recording the webhook POSTs
+  it receives.
 - :class:`SystemdNamespace`: a real systemd as PID 1 of a PID + mount + cgroup
   namespace on an overlay of ``/`` (units, bus activation, watchdog).
 
@@ -36,6 +38,8 @@ from ._session import SessionBus as SessionBus
 from ._session import SessionError as SessionError
 from ._systemd import SystemdError as SystemdError
 from ._systemd import SystemdNamespace as SystemdNamespace
+from ._webhook import ReceivedRequest as ReceivedRequest
+from ._webhook import WebhookServer as WebhookServer
 
 __all__ = [
     "BusError",
@@ -47,11 +51,13 @@ __all__ = [
     "PrivateSystemBus",
     "ReceivedMail",
     "ReceivedNotification",
+    "ReceivedRequest",
     "SessionBus",
     "SessionError",
     "SmtpServer",
     "SystemdError",
     "SystemdNamespace",
+    "WebhookServer",
     "build_journal",
     "export_entries",
 ]
