@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 import pytest
+from test_web_maintenance import maintenance_snippet
 
 from libhfagent.config import Config
 from libhfagent.daemon._engine import Engine
@@ -35,17 +36,12 @@ from libhfagent.executor._audit import AuditLog
 from libhfagent.learner import Learner, Signal
 from libhfagent.observer import Event, KmsgSource, Metric, MetricsSource, Severity
 from libhfagent.observer._state import PositionStore
-from libhfagent.testing import NginxServer, SmtpServer
-from libhfagent.testing._webhook import WebhookServer
+from libhfagent.testing import NginxServer, SmtpServer, WebhookServer
 
 pytestmark = pytest.mark.system
 
 ROOT = Path(__file__).resolve().parents[1]
-SNIPPET = ROOT / "services" / "nginx" / "hf-agent-maintenance.conf"
-PAGE = ROOT / "services" / "nginx" / "hf-agent-maintenance.html"
 RUNBOOK = ROOT / "policy" / "runbooks" / "disk-failure.json"
-SHIPPED_FLAG = "/var/www/maintenance.on"
-SHIPPED_PAGE_ROOT = "/usr/share/hf-agent/nginx"
 SITE_PAGE = "<!DOCTYPE html>\n<html><body><p>Shop of the test site.</p></body></html>\n"
 DISK = "sdb"
 RECIPIENT = "admin@example.org"
@@ -304,19 +300,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     if shutil.which("rsync") is None:
         pytest.skip("rsync is not installed")
     # The site: the shipped snippet, its flag and page moved under tmp_path.
-    www = tmp_path / "www"
-    www.mkdir()
-    pages = tmp_path / "pages"
-    pages.mkdir()
-    shutil.copy(PAGE, pages / PAGE.name)
-    text = SNIPPET.read_text()
-    assert f"if (-f {SHIPPED_FLAG})" in text and f"root {SHIPPED_PAGE_ROOT};" in text
-    snippet = tmp_path / "hf-agent-maintenance.conf"
-    snippet.write_text(
-        text.replace(SHIPPED_FLAG, str(www / "maintenance.on")).replace(
-            SHIPPED_PAGE_ROOT, str(pages)
-        )
-    )
+    snippet, flag = maintenance_snippet(tmp_path)
     # The backup destinations are allowed by the configuration's permissions override.
     backups = tmp_path / "backups"
     backups.mkdir()
@@ -337,7 +321,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         (nginx.docroot / "index.html").write_text(SITE_PAGE)
         yield World(
             tmp=tmp_path,
-            site=Site(nginx, www / "maintenance.on"),
+            site=Site(nginx, flag),
             smtp=smtp,
             hook=hook,
             data=data,

@@ -52,26 +52,33 @@ def fetch(nginx: NginxServer, path: str = "/") -> tuple[int, str, dict[str, str]
         connection.close()
 
 
+def maintenance_snippet(directory: Path) -> tuple[Path, Path]:
+    """The shipped nginx snippet with its flag and page moved under ``directory``.
+
+    Returns:
+        The snippet to include in a server block, and the flag file it tests.
+    """
+    www = directory / "www"
+    www.mkdir()
+    pages = directory / "pages"
+    pages.mkdir()
+    shutil.copy(PAGE, pages / PAGE.name)
+    text = SNIPPET.read_text()
+    assert f"if (-f {SHIPPED_FLAG})" in text and f"root {SHIPPED_PAGE_ROOT};" in text
+    snippet = directory / "hf-agent-maintenance.conf"
+    flag = www / "maintenance.on"
+    snippet.write_text(text.replace(SHIPPED_FLAG, str(flag)).replace(SHIPPED_PAGE_ROOT, str(pages)))
+    return snippet, flag
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     """A real nginx whose server block includes the shipped snippet (flag and page in tmp)."""
     if not NginxServer.available():
         pytest.skip("nginx is not installed")
-    www = tmp_path / "www"
-    www.mkdir()
-    pages = tmp_path / "pages"
-    pages.mkdir()
-    shutil.copy(PAGE, pages / PAGE.name)
-    text = SNIPPET.read_text()
-    assert f"if (-f {SHIPPED_FLAG})" in text and f"root {SHIPPED_PAGE_ROOT};" in text
-    snippet = tmp_path / "hf-agent-maintenance.conf"
-    snippet.write_text(
-        text.replace(SHIPPED_FLAG, str(www / "maintenance.on")).replace(
-            SHIPPED_PAGE_ROOT, str(pages)
-        )
-    )
+    snippet, flag = maintenance_snippet(tmp_path)
     with NginxServer(tmp_path / "nginx", server_config=f'include "{snippet}";') as nginx:
-        yield Site(nginx, www / "maintenance.on")
+        yield Site(nginx, flag)
 
 
 def ctx_for(tmp_path: Path) -> ActionContext:
