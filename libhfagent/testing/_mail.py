@@ -20,6 +20,8 @@ from typing import Any, Self
 
 import attrs
 
+from ._inbox import Inbox
+
 __all__ = ["ReceivedMail", "SmtpServer"]
 
 
@@ -72,9 +74,7 @@ class _Handler:
             login=login.decode() if isinstance(login, bytes) else login,
             tls=session.ssl is not None,
         )
-        with self._server._cond:
-            self._server._messages.append(mail)
-            self._server._cond.notify_all()
+        self._server._inbox.add(mail)
         return "250 Message accepted for delivery"
 
 
@@ -107,8 +107,7 @@ class SmtpServer:
         self.refuse = refuse
         self._users = dict(users) if users is not None else None
         self._tls = tls
-        self._messages: list[ReceivedMail] = []
-        self._cond = threading.Condition()
+        self._inbox: Inbox[ReceivedMail] = Inbox("messages")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._error: OSError | None = None
@@ -128,8 +127,7 @@ class SmtpServer:
     @property
     def messages(self) -> list[ReceivedMail]:
         """The messages accepted so far, oldest first (a copy)."""
-        with self._cond:
-            return list(self._messages)
+        return self._inbox.items()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMail]:
         """Wait until at least ``count`` messages arrived, and return them all.
@@ -137,10 +135,7 @@ class SmtpServer:
         Raises:
             TimeoutError: Fewer arrived within ``timeout`` seconds.
         """
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self._messages) >= count, timeout):
-                raise TimeoutError(f"{len(self._messages)} of {count} messages in {timeout} s")
-            return list(self._messages)
+        return self._inbox.wait_for(count, timeout)
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any

@@ -18,6 +18,8 @@ from typing import Any, Self
 
 import attrs
 
+from ._inbox import Inbox
+
 __all__ = ["ReceivedRequest", "WebhookServer"]
 
 _MAX_BODY = 16 * 1024 * 1024
@@ -134,8 +136,7 @@ class WebhookServer:
         self.path = path
         self.host = "127.0.0.1"
         self.port = 0
-        self._requests: list[ReceivedRequest] = []
-        self._cond = threading.Condition()
+        self._inbox: Inbox[ReceivedRequest] = Inbox("requests")
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -153,13 +154,10 @@ class WebhookServer:
     @property
     def requests(self) -> list[ReceivedRequest]:
         """The requests received so far, oldest first (a copy)."""
-        with self._cond:
-            return list(self._requests)
+        return self._inbox.items()
 
     def _add(self, request: ReceivedRequest) -> None:
-        with self._cond:
-            self._requests.append(request)
-            self._cond.notify_all()
+        self._inbox.add(request)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedRequest]:
         """Wait until at least ``count`` requests arrived, and return them all.
@@ -167,10 +165,7 @@ class WebhookServer:
         Raises:
             TimeoutError: Fewer arrived within ``timeout`` seconds.
         """
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self._requests) >= count, timeout):
-                raise TimeoutError(f"{len(self._requests)} of {count} requests in {timeout} s")
-            return list(self._requests)
+        return self._inbox.wait_for(count, timeout)
 
     def start(self) -> None:
         """Listen on an ephemeral port of ``127.0.0.1`` and serve from a thread."""
