@@ -289,3 +289,44 @@ def test_a_source_that_crashes_is_followed_again_and_offsets_are_committed(
     learner = Learner.open(engine.config)
     assert [r.disk for r in learner.disk_risks()] == ["sde"]
     learner.close()
+
+
+def test_a_job_child_dies_with_its_engine_even_on_kill_9(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    child_code = (
+        "from libhfagent.daemon._engine import die_with_parent; die_with_parent(); "
+        "import time; time.sleep(120)"
+    )
+    parent_code = (
+        "import os, subprocess, sys, time\n"
+        f"env = dict(os.environ, HF_AGENT_PARENT_PID=str(os.getpid()))\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {child_code!r}], env=env)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    child = psutil.Process(int(parent.stdout.readline()))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "die_with_parent" in " ".join(child.cmdline()):
+        if child.status() == psutil.STATUS_SLEEPING and child.cpu_times().user > 0.05:
+            break  # past the import and the prctl: sleeping
+        time.sleep(0.05)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    parent.stdout.close()
+    try:
+        child.wait(timeout=10)  # not our child: psutil polls until it is gone
+        assert not child.is_running()
+    finally:
+        if child.is_running():
+            child.kill()

@@ -464,6 +464,10 @@ def _error_lang() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hf-agent``; returns the exit status."""
+    if os.environ.get("HF_AGENT_PARENT_PID"):  # a scheduled job: it dies with its engine
+        from ..daemon._engine import die_with_parent
+
+        die_with_parent()
     parser = build_parser()
     args = parser.parse_args(argv)
     ui = _Ui()

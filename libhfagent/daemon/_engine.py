@@ -89,6 +89,8 @@ _ALERT_SEVERITY: Final[Mapping[str, str]] = {
     "suggestion_due": "info",
 }
 _MAX_BACKOFF: Final = 300.0
+#: The environment variable that tells a job's child process its engine's pid.
+PARENT_ENV: Final = "HF_AGENT_PARENT_PID"
 _OUTPUT_LIMIT: Final = 4 * 1024 * 1024
 
 
@@ -186,6 +188,8 @@ class Engine:
         listeners: Called with each D-Bus-signal-shaped notice (see the module doc).
         notifier: Sends the alerts; built from the configuration when omitted.
         job_timeout: Seconds a scheduled job may run before it is killed.
+        stop_grace: Seconds running jobs get to finish at stop before they are killed
+            (and recorded as interrupted); systemd's TimeoutStopSec is 15 s.
         save_every: Seconds between two saves of the Learner's statistics.
         max_batch: Events handed to the Learner at once (offsets are committed per batch).
         queue_size: Items the follow queue holds before sources wait.
@@ -203,6 +207,7 @@ class Engine:
         listeners: Iterable[Listener] = (),
         notifier: Notifier | None = None,
         job_timeout: float = 3600.0,
+        stop_grace: float = 10.0,
         save_every: float = 60.0,
         max_batch: int = 500,
         queue_size: int = 10_000,
@@ -212,6 +217,7 @@ class Engine:
         self._fixed_notifier = notifier
         self.listeners = list(listeners)
         self.job_timeout = job_timeout
+        self.stop_grace = stop_grace
         self.save_every = save_every
         self.max_batch = max_batch
         self.queue_size = queue_size
@@ -290,7 +296,7 @@ class Engine:
         if old.config.modules.monitoring != parts.config.modules.monitoring:
             self._restart_follow.set()
         self._wake.set()
-        log.info("configuration reloaded (%s)", parts.config.origin or "built-in defaults")
+        log.debug("engine parts replaced (%s)", parts.config.origin or "built-in defaults")
 
     def reload(self, config: Config) -> None:
         """Use ``config`` from now on; if any part refuses it, nothing changes.
@@ -330,7 +336,7 @@ class Engine:
         makes SIGHUP reload the configuration file).
 
         On the way out the offsets are committed (after each batch, already), running
-        jobs get :attr:`job_timeout` to finish, and the Learner saves its state.
+        jobs get :attr:`stop_grace` to finish (then are killed), and the Learner saves its state.
         """
         loop = self._loop = asyncio.get_running_loop()
         self._stop.clear()
@@ -351,7 +357,12 @@ class Engine:
             await asyncio.gather(follow, schedule, saver, return_exceptions=True)
             pending = [*self._jobs.values(), *self._work]
             if pending:
-                await asyncio.wait(pending, timeout=self.job_timeout)
+                await asyncio.wait(pending, timeout=min(self.stop_grace, self.job_timeout))
+            jobs = [t for t in self._jobs.values() if not t.done()]
+            for job_task in jobs:  # run_job kills the job's process group and records the run
+                job_task.cancel()
+            if jobs:
+                await asyncio.gather(*jobs, return_exceptions=True)
             if handle_signals:
                 for signum in (signals_.SIGTERM, signals_.SIGINT, signals_.SIGHUP):
                     loop.remove_signal_handler(signum)
@@ -587,6 +598,7 @@ class Engine:
             job.task,
         ]
         env = {k: v for k, v in os.environ.items() if k != "HF_AGENT_CONFIG"}
+        env[PARENT_ENV] = str(os.getpid())  # the child dies with the engine
         start = time.monotonic()
         log.info("job %s (%s): %s", job.name, scheduled.isoformat(), job.task)
         proc = await asyncio.create_subprocess_exec(
@@ -605,6 +617,19 @@ class Engine:
                 os.killpg(proc.pid, signals_.SIGKILL)
             await proc.wait()
             if isinstance(exc, asyncio.CancelledError):
+                self.stats.jobs_run += 1
+                self.stats.jobs_failed += 1
+                stopped = JobRun(
+                    job.name,
+                    scheduled,
+                    "failed",
+                    error="interrupted: the agent stopped",
+                    seconds=time.monotonic() - start,
+                )
+                _append_jsonl(
+                    Path(parts.config.agent.state_dir) / "scheduler" / "history.jsonl",
+                    stopped.to_dict(),
+                )
                 raise
             run = JobRun(
                 job.name,
@@ -1018,6 +1043,23 @@ def _default(value: Any) -> Any:
 
 
 # -- files -----------------------------------------------------------------------------------
+
+
+def die_with_parent() -> None:
+    """In a job's child (``$HF_AGENT_PARENT_PID`` set): be killed when the engine dies,
+    even by ``kill -9``, so that no job outlives it (``PR_SET_PDEATHSIG``).
+
+    Called by the command line at start; exits at once if the engine is gone already.
+    """
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signals_.SIGKILL, 0, 0, 0)
+    if os.getppid() != int(parent):  # it died before prctl took effect
+        os._exit(1)
 
 
 def _runbook_task(task: str) -> str | None:
