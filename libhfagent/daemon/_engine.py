@@ -10,10 +10,12 @@
     scheduler ──► due jobs ──► ``hf-agent ask`` in a child process (timeout, kill)
 
 - **Sources** are followed through :meth:`Observer.follow_batches`; each batch goes
-  to the Learner, then the positions are committed (a crash re-reads at most the
-  batch in hand, never loses a line). A source that fails is restarted by the
-  Observer after its interval; if the whole follow fails (a bug in a source), it
-  is started again with an exponential back-off. The Learner's statistics are
+  to the Learner, then the positions of the handled events are committed, at most
+  every :attr:`Engine.commit_every` seconds while lines keep coming and within that
+  time once they stop (a commit is a write and two fsyncs per source; a crash
+  re-reads at most that much, never loses a line). A source that fails is
+  restarted by the Observer after its interval; if the whole follow fails (a bug
+  in a source), it is started again with an exponential back-off. The Learner's statistics are
   saved every :attr:`Engine.save_every` seconds and at stop.
 - **Signals** that a runbook's trigger matches run the runbook (at most once per
   runbook and signal key in ``notifications.dedup_window``), in a worker thread;
@@ -191,7 +193,9 @@ class Engine:
         stop_grace: Seconds running jobs get to finish at stop before they are killed
             (and recorded as interrupted); systemd's TimeoutStopSec is 15 s.
         save_every: Seconds between two saves of the Learner's statistics.
-        max_batch: Events handed to the Learner at once (offsets are committed per batch).
+        commit_every: Seconds between two commits of the followed positions while
+            lines keep coming (0: after every batch).
+        max_batch: Events handed to the Learner at once.
         queue_size: Items the follow queue holds before sources wait.
 
     Raises:
@@ -209,6 +213,7 @@ class Engine:
         job_timeout: float = 3600.0,
         stop_grace: float = 10.0,
         save_every: float = 60.0,
+        commit_every: float = 1.0,
         max_batch: int = 500,
         queue_size: int = 10_000,
     ) -> None:
@@ -219,6 +224,7 @@ class Engine:
         self.job_timeout = job_timeout
         self.stop_grace = stop_grace
         self.save_every = save_every
+        self.commit_every = commit_every
         self.max_batch = max_batch
         self.queue_size = queue_size
         self.stats = EngineStats()
@@ -415,12 +421,36 @@ class Engine:
             delay = min(delay * 2, _MAX_BACKOFF)
 
     async def _follow_once(self, observer: Any) -> None:
-        async for batch in observer.follow_batches(
-            self.sources(), max_batch=self.max_batch, queue_size=self.queue_size
-        ):
-            self.handle_batch(batch)
-            observer.commit(batch)
-            await asyncio.sleep(0)
+        held: dict[str, Event] = {}  # the last handled event of each source
+        last = time.monotonic()
+        timer: asyncio.TimerHandle | None = None
+
+        def commit() -> None:
+            nonlocal last, timer
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            if held:
+                observer.commit(list(held.values()))
+                held.clear()
+            last = time.monotonic()
+
+        try:
+            async for batch in observer.follow_batches(
+                self.sources(), max_batch=self.max_batch, queue_size=self.queue_size
+            ):
+                self.handle_batch(batch)
+                for item in batch:
+                    if isinstance(item, Event) and item.fields.get("error") is not True:
+                        position = item.fields.get("position")
+                        held[getattr(position, "key", None) or item.source] = item
+                if time.monotonic() - last >= self.commit_every:
+                    commit()
+                elif timer is None and held:  # lines stopped coming: commit them soon
+                    timer = asyncio.get_running_loop().call_later(self.commit_every, commit)
+                await asyncio.sleep(0)
+        finally:
+            commit()
 
     def handle_batch(self, batch: Iterable[Event | Metric]) -> list[Signal]:
         """Feed events and metrics to the Learner and act on its signals."""
