@@ -34,19 +34,14 @@ import cronsim
 import psutil
 import pytest
 from test_dbus_service import (
-    CONF,
-    GROUP_GID,
     IFACE,
     INVALID_ARGUMENT,
-    MEMBER_UID,
     NAME,
     NOBODY,
-    OTHER_UID,
     PATH,
-    POLICY,
-    RULES,
     call,
     old_files,
+    project_bus,
     write_agent_config,
 )
 
@@ -134,14 +129,7 @@ def private_bus(directory: Path) -> Iterator[PrivateSystemBus]:
     """The D-Bus tests' bus and polkitd, without the service (each test starts its own)."""
     if not PrivateSystemBus.available():
         pytest.skip("needs root, dbus-daemon and polkitd")
-    with PrivateSystemBus(
-        directory / "bus",
-        bus_policies=[CONF],
-        polkit_actions=[POLICY],
-        polkit_rules=[RULES],
-        users={"hfamember": MEMBER_UID, "hfaother": OTHER_UID},
-        groups={"hfagent": (GROUP_GID, ["hfamember"])},
-    ) as bus:
+    with project_bus(directory) as bus:
         yield bus
 
 

@@ -99,8 +99,8 @@ def write_agent_config(directory: Path, **agent: Any) -> Path:
 
 
 @contextlib.contextmanager
-def agent_bus(directory: Path, config: Path) -> Iterator[PrivateSystemBus]:
-    """A private system bus and polkitd with the project's files, and hf-agentd on it."""
+def project_bus(directory: Path) -> Iterator[PrivateSystemBus]:
+    """A private system bus and polkitd with the project's files, without the service."""
     with PrivateSystemBus(
         directory / "bus",
         bus_policies=[CONF],
@@ -109,6 +109,13 @@ def agent_bus(directory: Path, config: Path) -> Iterator[PrivateSystemBus]:
         users={"hfamember": MEMBER_UID, "hfaother": OTHER_UID},
         groups={"hfagent": (GROUP_GID, ["hfamember"])},
     ) as bus:
+        yield bus
+
+
+@contextlib.contextmanager
+def agent_bus(directory: Path, config: Path) -> Iterator[PrivateSystemBus]:
+    """A private system bus and polkitd with the project's files, and hf-agentd on it."""
+    with project_bus(directory) as bus:
         bus.start_service(
             [sys.executable, "-m", "hf_agentd", "--config", str(config)], NAME, log="hf-agentd.log"
         )
