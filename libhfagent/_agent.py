@@ -105,13 +105,13 @@ class Agent:
         intent = self.interpreter.interpret(request)
         return self.executor.review(self.interpreter.plan(intent))
 
-    def ask(self, request: str, *, yes: bool = False) -> Answer:
+    def ask(self, request: str, *, yes: bool = False, apply: bool = True) -> Answer:
         """Interpret, plan, run what reads, preview what changes, apply when allowed.
 
         The steps that change the machine are applied when ``yes`` is given (what the
         policy denies never is), or in auto mode when the policy allows every one of
         them; otherwise the preview is kept under its plan id, to confirm with
-        :meth:`execute`.
+        :meth:`execute`. With ``apply`` false nothing is applied in any mode.
 
         Raises:
             SourceError: A log the request needs is missing or unreadable.
@@ -133,7 +133,7 @@ class Agent:
             auto = self.config.agent.user_mode == "auto" and not previewed.needs_confirmation
             if previewed.refused:  # over a policy limit once the preview counted the files
                 parts.append(_denied_text(f"plan {previewed.plan_id}", previewed.refused, lang))
-            elif (yes or auto) and not previewed.preview.failed:
+            elif apply and (yes or auto) and not previewed.preview.failed:
                 applied = self.executor.apply(previewed.plan_id)
                 parts.append(render_outcome(applied, lang))
             else:

@@ -330,3 +330,58 @@ def test_a_job_child_dies_with_its_engine_even_on_kill_9(tmp_path: Path) -> None
     finally:
         if child.is_running():
             child.kill()
+
+
+@pytest.mark.system
+def test_a_request_step_previews_its_plan_and_applies_nothing(tmp_path: Path) -> None:
+    import os
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="hfa-engine-", dir="/tmp"))  # a change root
+    old = scratch / "old.log"
+    old.write_text("x" * 100)
+    month_ago = T0.timestamp() - 40 * 86400
+    os.utime(old, (month_ago, month_ago))
+    folder = tmp_path / "books"
+    folder.mkdir()
+    (folder / "tidy.json").write_text(
+        json.dumps(
+            {
+                "name": "tidy",
+                "version": 1,
+                "trigger": {"signal": "schedule", "key": "tidy"},
+                "steps": [
+                    {
+                        "id": "plan",
+                        "action": "request",
+                        "args": {
+                            "request": f"nettoie les fichiers de plus de 7 jours dans {scratch}",
+                            "apply": False,
+                        },
+                    },
+                    {"id": "alert", "action": "notify", "args": {"plan": "${steps.plan.plan_id}"}},
+                ],
+            }
+        )
+    )
+    recorder = Recorder()
+
+    async def main() -> Any:
+        engine = Engine(
+            config(tmp_path, runbooks={"directories": [str(folder)]}),
+            notifier=recorder,  # type: ignore[arg-type]
+        )
+        return await engine.run_job(ScheduledJob("t", "0 4 * * *", "runbook:tidy"), T0)
+
+    try:
+        run = asyncio.run(main())
+        assert run.status == "done"
+        plan = run.answer["steps"][0]["output"]
+        assert plan["intent"] == "disk.cleanup" and plan["plan_id"] and not plan["refused"]
+        assert str(old) in json.dumps(plan["preview"])
+        assert old.exists()  # previewed, not applied
+        (alert,) = recorder.alerts
+        assert alert.fields["plan"] == plan["plan_id"]
+    finally:
+        old.unlink(missing_ok=True)
+        scratch.rmdir()

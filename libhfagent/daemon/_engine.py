@@ -62,6 +62,7 @@ from .._errors import ConfigError, ExecutionError, HFAgentError, PolicyDenied
 from .._i18n import fmt_time, translator
 from ..config import Config
 from ..config._model import AlertSeverity
+from ..executor import Outcome
 from ..executor._actions import ACTIONS, changes_system
 from ..interpreter import Intent, Plan
 from ..interpreter._types import INTENTS, Step
@@ -321,7 +322,7 @@ class Engine:
         try:
             self.reload(load())
         except HFAgentError as exc:
-            self.last_error = f"reload refused, the previous configuration stays: {exc}"
+            self.last_error = f"reload refused, the previous configuration stays: {named(exc)}"
             log.error("%s", self.last_error)
             return self.last_error
         return ""
@@ -647,8 +648,6 @@ class Engine:
                 os.killpg(proc.pid, signals_.SIGKILL)
             await proc.wait()
             if isinstance(exc, asyncio.CancelledError):
-                self.stats.jobs_run += 1
-                self.stats.jobs_failed += 1
                 stopped = JobRun(
                     job.name,
                     scheduled,
@@ -656,10 +655,7 @@ class Engine:
                     error="interrupted: the agent stopped",
                     seconds=time.monotonic() - start,
                 )
-                _append_jsonl(
-                    Path(parts.config.agent.state_dir) / "scheduler" / "history.jsonl",
-                    stopped.to_dict(),
-                )
+                self._record_job(stopped, parts.config)
                 raise
             run = JobRun(
                 job.name,
@@ -670,14 +666,16 @@ class Engine:
             )
         else:
             run = _job_result(job, scheduled, proc.returncode, out, err, time.monotonic() - start)
+        self._record_job(run, parts.config)
+        await self._after_job(job, run)
+        return run
+
+    def _record_job(self, run: JobRun, config: Config) -> None:
+        """Count a job's run and append it to ``<state_dir>/scheduler/history.jsonl``."""
         self.stats.jobs_run += 1
         if run.status in ("failed", "timeout", "not_understood"):
             self.stats.jobs_failed += 1
-        _append_jsonl(
-            Path(parts.config.agent.state_dir) / "scheduler" / "history.jsonl", run.to_dict()
-        )
-        await self._after_job(job, run)
-        return run
+        _append_jsonl(Path(config.agent.state_dir) / "scheduler" / "history.jsonl", run.to_dict())
 
     async def _runbook_job(self, job: ScheduledJob, name: str, scheduled: dt.datetime) -> JobRun:
         start = time.monotonic()
@@ -698,12 +696,7 @@ class Engine:
                 error=_short(last.output) if last and done.status == "failed" else "",
                 seconds=time.monotonic() - start,
             )
-        self.stats.jobs_run += 1
-        if run.status == "failed":
-            self.stats.jobs_failed += 1
-        _append_jsonl(
-            Path(self.config.agent.state_dir) / "scheduler" / "history.jsonl", run.to_dict()
-        )
+        self._record_job(run, self.config)
         return run  # the runbook raised its own alerts
 
     async def _after_job(self, job: ScheduledJob, run: JobRun) -> None:
@@ -844,11 +837,14 @@ class _RunbookActions:
             f"{a} " + ", ".join(f"{k}={_short(v, 120)}" for k, v in step_args.items())
             for a, step_args in previewed.steps
         ] + [f"plan {previewed.plan_id}: {len(outcome.results)} step(s) applied, audited"]
-        result = {**wanted, "outcome": outcome.to_dict(), "summary": summary}
+        self._executed(previewed.plan_id, outcome)
+        return {**wanted, "outcome": outcome.to_dict(), "summary": summary}
+
+    def _executed(self, plan_id: str, outcome: Outcome) -> None:
+        """Tell the listeners (on the engine's loop) that a plan was applied."""
         self.loop.call_soon_threadsafe(
-            self.engine._emit, "PlanExecuted", {"plan_id": previewed.plan_id, **outcome.to_dict()}
+            self.engine._emit, "PlanExecuted", {"plan_id": plan_id, **outcome.to_dict()}
         )
-        return result
 
     def _auto_allows(self, plan: Plan) -> bool:
         """Whether the policy would allow every step in auto mode (the runbook's consent)."""
@@ -891,20 +887,15 @@ class _RunbookActions:
 
     def request(self, args: Mapping[str, Any], ctx: Mapping[str, Any]) -> Any:
         text = str(args.get("request") or "")
-        agent = self.parts.agent
+        answer = self.parts.agent.ask(text, apply=bool(args.get("apply", False)))
         if args.get("apply", False):
-            answer = agent.ask(text)
             return {**answer.to_dict()["outcome"], "text": answer.text}
-        plan = agent.plan(text)
-        outcome = agent.executor.run(plan)
-        previewed = None
-        if any(s.changes_system and s.decision != "deny" for s in plan.steps):
-            previewed = agent.executor.preview(plan)
+        previewed = answer.previewed
         return {
-            "intent": plan.intent.intent,
+            "intent": answer.plan.intent.intent,
             "plan_id": previewed.plan_id if previewed else None,
             "refused": previewed.refused if previewed else "",
-            "reports": [dict(r.report) for r in outcome.results],
+            "reports": [dict(r.report) for r in answer.outcome.results],
             "preview": previewed.to_dict()["preview"] if previewed else None,
         }
 
@@ -915,9 +906,7 @@ class _RunbookActions:
         outcome = self.parts.agent.executor.apply(plan_id, actor=self.actor)
         if outcome.failed:
             raise ExecutionError(outcome.failed)
-        self.loop.call_soon_threadsafe(
-            self.engine._emit, "PlanExecuted", {"plan_id": plan_id, **outcome.to_dict()}
-        )
+        self._executed(plan_id, outcome)
         return outcome.to_dict()
 
 
@@ -1073,6 +1062,13 @@ def _default(value: Any) -> Any:
 
 
 # -- files -----------------------------------------------------------------------------------
+
+
+def named(exc: HFAgentError) -> str:
+    """The error's text, prefixed with its file when the error knows it and does not say it
+    (configuration errors carry ``origin``; the command line names it the same way)."""
+    origin = getattr(exc, "origin", None)
+    return f"{origin}: {exc}" if origin and origin not in str(exc) else str(exc)
 
 
 def die_with_parent() -> None:

@@ -32,7 +32,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.introspection import Method
 
 from libhfagent import Config, ConfigError, HFAgentError
-from libhfagent.daemon._engine import Engine
+from libhfagent.daemon._engine import Engine, named
 
 from ._api import ACTIONS, BUS_NAME, INTERFACE, OBJECT_PATH, check_interface, load_interface
 from ._auth import Authorizer, Denied
@@ -343,15 +343,14 @@ class Daemon:
             self.engine_error = ""
             log.info("configuration reloaded from %s", config.origin or "built-in defaults")
         except HFAgentError as exc:
-            origin = getattr(exc, "origin", None)  # the file, as the CLI's errors name it
-            why = f"{origin}: {exc}" if origin and origin not in str(exc) else str(exc)
+            why = named(exc)  # the file, as the CLI's errors name it
             self.engine_error = f"reload refused, the previous configuration stays: {why}"
             log.error("%s", self.engine_error)
             if self.engine is not None:
                 self.engine.last_error = self.engine_error
             if strict:
                 if isinstance(exc, ConfigError) and why != str(exc):
-                    raise ConfigError(why, key=exc.key, line=exc.line, origin=origin) from exc
+                    raise ConfigError(why, key=exc.key, line=exc.line, origin=exc.origin) from exc
                 raise
         finally:
             notify(f"READY=1\nSTATUS={self._status()}")
